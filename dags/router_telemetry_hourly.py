@@ -1,0 +1,77 @@
+"""DAG `router_telemetry_hourly`: land each hour of router telemetry into schema raw."""
+
+from __future__ import annotations
+
+from _common import START_DATE, Tag, default_args, tags
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+
+from routerloop.assets import RAW_ASSETS
+from routerloop.config import settings
+from routerloop.contract import STREAMS
+
+DOCS = """
+### router_telemetry_hourly
+
+Lands the previous full hour of every telemetry stream from the landing zone into PostgreSQL.
+
+* **Schedule:** minute 5 of every hour (cron data-interval timetable, UTC). The run at 05:05 carries
+  the data interval 04:05-05:05 and lands the partitions `dt=…/hr=04` of every stream: both ends of
+  the interval are floored to the hour (`routerloop.windows.hour_window`), so consecutive runs land
+  consecutive hours, none twice and none skipped.
+* **Tasks:** one `land_<stream>` task per stream of the contract. Each calls `routerloop.land.land`
+  for its stream and hour, and on success emits the Asset of its raw table
+  (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
+* **Idempotent:** the landing ledger (`raw.landed_files`) makes re-landing a file a no-op, so a
+  re-run, a retry or an overlapping backfill never duplicates rows. A changed file is refused.
+* **Failures:** bad lines go to `raw.quarantine` with a reason. When a file's share of bad lines
+  exceeds `bad_line_limit`, or a landed file has changed, the task fails at once without retries
+  (retrying cannot fix the input). An unreadable file and other errors (database unreachable) are
+  retried with exponential backoff.
+* **Landing zone:** `ROUTERLOOP_LANDING_DIR` (default `.routerloop/landing`).
+* **Backfill** (runs through the scheduler; the DAG must be unpaused): `routerloop airflow -- backfill
+  create --dag-id router_telemetry_hourly --from-date 2026-11-01T00:00:00+00:00 --to-date
+  2026-11-01T23:59:00+00:00` lands every hour of 1 November: the dates select runs by logical date,
+  which is the start of the data interval (the run with logical date 04:05 lands hour 04).
+"""
+
+
+@task
+def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -> dict:
+    """Land one stream's partitions for the whole hours of this run's data interval."""
+    # Imported here, not at the top: parsing the DAG file must stay cheap.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from routerloop.land import FAILED_STATUSES, FAILED_UNREADABLE, land
+    from routerloop.windows import hour_window
+
+    start, end = hour_window(data_interval_start, data_interval_end)
+    result = land(landing=settings().landing_dir, streams=[stream], start=start, end=end, progress=False)
+    totals = {k: result["totals"][k] for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
+    if not result["ok"]:
+        message = f"{stream} for {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC did not land cleanly: {result['error']}"
+        failed = {f["status"] for f in result["files"] if f["status"] in FAILED_STATUSES}
+        if failed == {FAILED_UNREADABLE}:
+            raise RuntimeError(message)  # a file that cannot be read yet may be readable on the next try
+        # Too many bad lines, or a landed file changed: retrying cannot fix the input.
+        raise AirflowFailException(message)
+    return {"stream": stream, "start": start.isoformat(), "end": end.isoformat(), **totals}
+
+
+@dag(
+    dag_id="router_telemetry_hourly",
+    schedule=CronDataIntervalTimetable(settings().hourly_landing_cron, timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,
+    max_active_runs=settings().airflow_max_active_runs,
+    default_args=default_args(),
+    doc_md=DOCS,
+    tags=tags(Tag.HOURLY, Tag.LANDING),
+)
+def router_telemetry_hourly():
+    # One task per stream rather than one mapped task: each task must emit the asset of its own table.
+    for stream in STREAMS:
+        asset = Asset(**RAW_ASSETS[stream].as_kwargs())
+        land_stream.override(task_id=f"land_{stream}", outlets=[asset])(stream=stream)
+
+
+router_telemetry_hourly()

@@ -1,0 +1,5 @@
+{#- Custom schemas are used as written (staging, intermediate, marts, reference), not prefixed
+    with the target schema, so analysts find marts in schema `marts`. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,49 @@
+{#- One row per outcome record (first delivery of each outcome_id). -#}
+with
+
+source as (
+    select * from {{ source('router', 'decision_outcomes') }}
+),
+
+renamed as (
+    select
+        outcome_id,
+        decision_id,
+        recorded_at,
+        outcome_positive,
+        outcome_type,
+        outcome_value,
+        source,
+        notes,
+        _loaded_at as loaded_at,
+        _file_id as file_id,
+        _line_number as line_number
+    from source
+),
+
+deduplicated as (
+    select
+        *,
+        row_number() over (
+            partition by outcome_id
+            order by loaded_at, file_id, line_number
+        ) as delivery_rank
+    from renamed
+),
+
+final as (
+    select
+        outcome_id,
+        decision_id,
+        recorded_at,
+        outcome_positive,
+        outcome_type,
+        outcome_value,
+        source,
+        notes,
+        loaded_at
+    from deduplicated
+    where delivery_rank = 1
+)
+
+select * from final

@@ -1,0 +1,65 @@
+{#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. -#}
+with
+
+source as (
+    select * from {{ source('router', 'router_feedback') }}
+),
+
+renamed as (
+    select
+        feedback_id,
+        created_at,
+        decision_id,
+        linked_decision_id,
+        source,
+        actor_id,
+        channel_id,
+        conversation_id,
+        thread_id,
+        feedback_message_id,
+        expected_tier,
+        expected_action,
+        reaction,
+        free_text,
+        latency_from_decision_sec,
+        needs_review,
+        _loaded_at as loaded_at,
+        _file_id as file_id,
+        _line_number as line_number
+    from source
+),
+
+deduplicated as (
+    select
+        *,
+        row_number() over (
+            partition by feedback_id
+            order by loaded_at, file_id, line_number
+        ) as delivery_rank
+    from renamed
+),
+
+final as (
+    select
+        feedback_id,
+        created_at,
+        decision_id,
+        linked_decision_id,
+        source,
+        actor_id,
+        channel_id,
+        conversation_id,
+        thread_id,
+        feedback_message_id,
+        expected_tier,
+        expected_action,
+        reaction,
+        free_text,
+        latency_from_decision_sec,
+        needs_review,
+        loaded_at
+    from deduplicated
+    where delivery_rank = 1
+)
+
+select * from final

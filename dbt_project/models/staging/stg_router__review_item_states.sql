@@ -1,0 +1,58 @@
+{#-
+    Every state of every review item: the queue is append-only and each line is the whole item as of
+    its updated_at, so the history is one row per (review_id, updated_at); equal keys -> the latest
+    loaded line (a correction delivered later), then the later file and line, as in
+    stg_router__review_items, whose current state is this history's latest row per item.
+-#}
+with
+
+source as (
+    select * from {{ source('router', 'router_review_queue') }}
+),
+
+renamed as (
+    select
+        review_id,
+        created_at,
+        updated_at,
+        linked_decision_id,
+        feedback_id,
+        severity,
+        reason,
+        status,
+        resolved_at,
+        resolution,
+        _loaded_at as loaded_at,
+        _file_id as file_id,
+        _line_number as line_number
+    from source
+),
+
+deduplicated as (
+    select
+        *,
+        row_number() over (
+            partition by review_id, updated_at
+            order by loaded_at desc, file_id desc, line_number desc
+        ) as delivery_rank
+    from renamed
+),
+
+final as (
+    select
+        review_id,
+        created_at,
+        updated_at,
+        linked_decision_id,
+        feedback_id,
+        severity,
+        reason,
+        status,
+        resolved_at,
+        resolution,
+        loaded_at
+    from deduplicated
+    where delivery_rank = 1
+)
+
+select * from final

@@ -1,0 +1,3 @@
+from routerloop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Run Airflow locally against routerloop: its environment and a `run_airflow` helper (no Airflow import).
+
+Airflow is configured entirely through environment variables, so nothing Airflow writes ends up in
+the repository: its home (airflow.cfg, the SQLite metadata database, task logs) is
+`settings().airflow_home` (.routerloop/airflow, gitignored) unless a caller passes another one, e.g.
+a test's temporary folder. The DAGs and the plugin come straight from the repository's dags/ and
+plugins/ folders.
+
+SQLite allows one writer at a time, so the executor runs one task at a time (`airflow dags test`
+runs tasks in its own process and needs no executor at all). Two Airflow commands writing to the same
+metadata database at once can still hit "database is locked": give concurrent runs their own homes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+from routerloop import db
+from routerloop.config import settings
+
+# Written into AIRFLOW_HOME once `airflow db migrate` has succeeded for this Airflow version.
+MIGRATED_MARKER = ".routerloop-db-migrated"
+
+
+def airflow_bin() -> Path:
+    """The `airflow` executable of the running virtualenv (the one routerloop is installed in)."""
+    beside_python = Path(sys.executable).parent / "airflow"
+    if beside_python.exists():
+        return beside_python
+    found = shutil.which("airflow")
+    if found:
+        return Path(found)
+    raise FileNotFoundError(f"no `airflow` executable next to {sys.executable} or on PATH; run `make install`")
+
+
+def airflow_env(url: str | None = None, home: Path | None = None, landing: Path | None = None) -> dict[str, str]:
+    """The variables that point Airflow at routerloop (only these; merge them over os.environ).
+
+    url: warehouse URL (default: the configured one, starting the embedded server if needed);
+    home: AIRFLOW_HOME (default: settings().airflow_home); landing: landing zone the hourly DAG reads.
+    """
+    s = settings()
+    url = url or db.database_url(start=True)
+    home = Path(home or s.airflow_home).resolve()
+    bin_dir = str(airflow_bin().parent)
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(s.root / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite: one task at a time (see module docstring).
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "1",
+        # Local development only: the UI of `airflow standalone` opens without a login.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
+        "ROUTERLOOP_DATABASE_URL": url,
+        "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+    }
+
+
+def ensure_metadata_db(env: dict[str, str]) -> None:
+    """`airflow db migrate` once per AIRFLOW_HOME and Airflow version (serialised by a file lock)."""
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    marker = home / MIGRATED_MARKER
+    wanted = version("apache-airflow")
+    with open(home / ".routerloop-migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists() and marker.read_text().strip() == wanted and (home / "airflow.db").exists():
+            return
+        result = subprocess.run(
+            [str(airflow_bin()), "db", "migrate"], env=env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`airflow db migrate` failed in {home} (exit {result.returncode}):\n"
+                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
+        marker.write_text(wanted + "\n")
+
+
+def run_airflow(
+    args: list[str],
+    url: str | None = None,
+    home: Path | None = None,
+    landing: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    capture: bool = True,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `airflow <args>` with routerloop's environment; the metadata database is created first.
+
+    Returns the completed process (never raises on a non-zero exit: callers check `returncode`).
+    With capture=False the output goes straight to the terminal.
+    """
+    env = {**os.environ, **airflow_env(url=url, home=home, landing=landing), **(extra_env or {})}
+    ensure_metadata_db(env)
+    return subprocess.run(
+        [str(airflow_bin()), *args], env=env, text=True, capture_output=capture, timeout=timeout
+    )

@@ -1,0 +1,139 @@
+"""dbt: `routerloop build` runs `dbt build` against the configured warehouse; the DAGs make the same call.
+
+dbt runs in-process through dbtRunner. The warehouse reaches dbt's committed profiles.yml through the
+ROUTERLOOP_PG* environment variables (routerloop.db.dbt_env), so no secret is ever written to disk.
+DBT_TARGET_PATH / DBT_LOG_PATH may point dbt's artifacts elsewhere (parallel runs must not share them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from routerloop import db
+from routerloop.config import settings
+
+
+class DbtError(RuntimeError):
+    """dbt reported a failure; the message names the failing nodes."""
+
+
+def dbt_environment(url: str | None = None) -> dict[str, str]:
+    env = db.dbt_env(url or db.database_url())
+    env["ROUTERLOOP_DBT_THREADS"] = str(settings().dbt_threads)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    return env
+
+
+def interval_vars(start: datetime | None, end: datetime | None, extra: dict | None = None) -> dict:
+    values = dict(extra or {})
+    if start is not None:
+        values["start"] = start.isoformat()
+    if end is not None:
+        values["end"] = end.isoformat()
+    return values
+
+
+def run_dbt(args: list[str], url: str | None = None, quiet: bool = False):
+    """Invoke dbt in-process with the warehouse environment; return dbt's result object."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_environment(url))
+    project = str(settings().dbt_project_dir)
+    full_args = [*args, "--project-dir", project, "--profiles-dir", project]
+    if quiet:
+        full_args = ["--quiet", *full_args]
+    result = dbtRunner().invoke(full_args)
+    if result.exception is not None:
+        raise DbtError(f"dbt {args[0]} could not run: {result.exception}") from result.exception
+    return result
+
+
+def _node_results(result) -> list[dict]:
+    rows = []
+    for r in getattr(result.result, "results", None) or []:
+        rows.append(
+            {
+                "node": r.node.unique_id,
+                "status": str(r.status),
+                "message": r.message,
+                "execution_time": round(r.execution_time or 0.0, 3),
+            }
+        )
+    return rows
+
+
+def build(
+    start: datetime | None = None,
+    end: datetime | None = None,
+    full_refresh: bool = False,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    extra_vars: dict | None = None,
+    url: str | None = None,
+    quiet: bool = False,
+) -> dict:
+    """`dbt build` for the data interval [start, end); returns ok, invocation_id and per-node results."""
+    args = ["build", "--vars", json.dumps(interval_vars(start, end, extra_vars))]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *select]
+    if exclude:
+        args += ["--exclude", *exclude]
+    result = run_dbt(args, url=url, quiet=quiet)
+    nodes = _node_results(result)
+    failed = [n for n in nodes if n["status"] in {"error", "fail", "runtime error"}]
+    return {
+        "ok": bool(result.success),
+        "invocation_id": _invocation_id(),
+        "models_built": sum(1 for n in nodes if n["node"].startswith("model.") and n["status"] == "success"),
+        "tests_passed": sum(1 for n in nodes if n["node"].startswith(("test.", "unit_test.")) and n["status"] == "pass"),
+        "failed": failed,
+        "results": nodes,
+    }
+
+
+def _invocation_id() -> str | None:
+    run_results = target_path() / "run_results.json"
+    try:
+        return json.loads(run_results.read_text())["metadata"]["invocation_id"]
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def target_path() -> Path:
+    configured = os.environ.get("DBT_TARGET_PATH")
+    return Path(configured) if configured else settings().dbt_project_dir / "target"
+
+
+def parse(url: str | None = None) -> Path:
+    """`dbt parse`: writes target/manifest.json, which Cosmos renders the daily DAG from."""
+    result = run_dbt(["parse"], url=url, quiet=True)
+    if not result.success:
+        raise DbtError("dbt parse failed; run `routerloop build` to see the error")
+    return target_path() / "manifest.json"
+
+
+def lint_sql(fix: bool = False) -> bool:
+    """sqlfluff (dbt templater) over every model; returns True when clean."""
+    os.environ.update(dbt_environment())
+    cmd = [sys.executable, "-m", "sqlfluff", "fix" if fix else "lint", "models"]
+    if fix:
+        cmd.append("--force")
+    return subprocess.run(cmd, cwd=settings().dbt_project_dir).returncode == 0
+
+
+def docs(serve: bool = False, port: int = 8081) -> int:
+    """Build the dbt docs site into target/; with serve, serve it on http://127.0.0.1:<port>."""
+    result = run_dbt(["docs", "generate"])
+    if not result.success:
+        return 1
+    print(f"dbt docs written to {target_path() / 'index.html'}")
+    if serve:
+        run_dbt(["docs", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-browser"])
+    return 0

@@ -1,0 +1,135 @@
+"""Every runtime setting of routerloop, in one place, with its default.
+
+Two homes, one rule each:
+- runtime settings (paths, database, landing limits) are fields of `Settings` below; each can be
+  overridden by an environment variable `ROUTERLOOP_<FIELD NAME IN CAPITALS>`;
+- analytics settings (windows, k for suppression, thresholds, weight caps) are dbt vars in
+  `dbt_project/dbt_project.yml`, because the SQL that uses them lives in dbt. Python code that needs
+  one of them (gates, export) reads it from there with `dbt_var()`, never from a copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+
+ENV_PREFIX = "ROUTERLOOP_"
+
+
+def _default_root() -> Path:
+    # plugins/routerloop/config.py -> repository root (the package is installed editable).
+    return Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = field(default_factory=_default_root)
+    # Local state (embedded PostgreSQL, Airflow home, demo landing zone). Never committed.
+    state_dir: Path | None = None
+    # Landing zone that the hourly DAG reads and `routerloop land` defaults to.
+    landing_dir: Path | None = None
+    # Where versioned weight exports and their manifests are written.
+    export_dir: Path | None = None
+    # Where HTML reports and Great Expectations Data Docs are written.
+    report_dir: Path | None = None
+    # postgresql:// URL of the warehouse; unset means the embedded server under state_dir/pg.
+    database_url: str | None = None
+    # A file whose share of quarantined lines exceeds this fails its landing task (after quarantining).
+    bad_line_limit: float = 0.05
+    # Valid lines sent to PostgreSQL per COPY batch while landing; bounds landing memory.
+    land_batch_rows: int = 20_000
+    # Database connections landing files in parallel within one `land` call (PostgreSQL does most of
+    # the work; one stream's dedupe steps still run one at a time, in file order).
+    land_workers: int = 2
+    # PostgreSQL temp_buffers of a landing session: a file's staged lines stay in memory up to this.
+    land_temp_buffers: str = "64MB"
+    # Raw gate freshness: the newest event of a batch is at most this many hours older than its end.
+    freshness_max_lag_hours: float = 6.0
+    # Days of raw partitions created ahead of the newest landed day.
+    raw_partitions_ahead_days: int = 1
+    # Threads used by dbt.
+    dbt_threads: int = 4
+    # Data interval lookback for incremental dbt models is a dbt var (`lookback_days`).
+    # Airflow. The hourly DAG runs on this cron and lands the previous full hour (routerloop.windows).
+    hourly_landing_cron: str = "5 * * * *"
+    # Runs of one DAG in flight at once; bounds warehouse load while catching up or backfilling.
+    airflow_max_active_runs: int = 4
+    # Retries of tasks that can hit transient errors (gates and dbt tests never retry); the delay is
+    # multiplied by the backoff factor after each try, up to the maximum.
+    airflow_retries: int = 3
+    airflow_retry_delay_seconds: float = 60.0
+    airflow_retry_backoff: float = 2.0
+    airflow_max_retry_delay_seconds: float = 900.0
+
+    def __post_init__(self) -> None:
+        state = self.state_dir or self.root / ".routerloop"
+        object.__setattr__(self, "state_dir", Path(state))
+        object.__setattr__(self, "landing_dir", Path(self.landing_dir or state / "landing"))
+        object.__setattr__(self, "export_dir", Path(self.export_dir or self.root / "exports"))
+        object.__setattr__(self, "report_dir", Path(self.report_dir or self.root / "reports"))
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.root / "dbt_project"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.root / "expectations"
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.state_dir / "pg"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+
+def _coerce(raw: str, current: object, annotation: str) -> object:
+    if "Path" in annotation:
+        return Path(raw)
+    if isinstance(current, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(raw)
+    if isinstance(current, float):
+        return float(raw)
+    return raw
+
+
+@cache
+def settings() -> Settings:
+    """Settings from defaults overridden by ROUTERLOOP_* environment variables (read once)."""
+    defaults = Settings()
+    overrides: dict[str, object] = {}
+    for f in fields(Settings):
+        raw = os.environ.get(ENV_PREFIX + f.name.upper())
+        if raw not in (None, ""):
+            overrides[f.name] = _coerce(raw, getattr(defaults, f.name), str(f.type))
+    return Settings(**overrides) if overrides else defaults
+
+
+def reload_settings() -> Settings:
+    """Forget cached settings, e.g. after a test changes the environment."""
+    settings.cache_clear()
+    dbt_vars.cache_clear()
+    return settings()
+
+
+@cache
+def dbt_vars() -> dict:
+    """The `vars:` block of dbt_project.yml: the single home of analytics settings."""
+    import yaml
+
+    project = yaml.safe_load((settings().dbt_project_dir / "dbt_project.yml").read_text())
+    return dict(project.get("vars") or {})
+
+
+def dbt_var(name: str):
+    """One analytics setting from dbt_project.yml; a missing name is a programming error."""
+    values = dbt_vars()
+    if name not in values:
+        raise KeyError(f"dbt var {name!r} is not defined in dbt_project/dbt_project.yml")
+    return values[name]

@@ -1,0 +1,393 @@
+"""Great Expectations quality gates: suites are data (expectations/*.json), this module only runs them.
+
+A gate = one suite validated against one batch (a query over the warehouse) through the GX Core 1.x
+API: an ephemeral context, a PostgreSQL data source, a query asset, a validation definition and a
+checkpoint that also updates Data Docs (settings().report_dir / "data_docs"). Every run appends a row to
+`audit.gate_results`; the export refuses a weights version without a passing row.
+
+Thresholds are not written into the suites: they are `$PARAMETER`s filled here from the one place they
+live (config.settings() or the dbt vars), so a changed cap or limit never drifts from the gate.
+Raw suites are generated from routerloop.contract (`routerloop gates write-suites`); a test keeps the
+committed JSON equal to what the contract implies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from routerloop import contract, db
+from routerloop.config import dbt_var, settings
+
+log = logging.getLogger(__name__)
+
+RAW_SUITE_PREFIX = "raw_"
+LANDING_FILES_SUITE = "raw_landed_files"
+WEIGHTS_SUITE = "marts_routing_weights"
+AB_RESULTS_SUITE = "marts_ab_results"
+EXPERIMENTS_SUITE = "reference_experiments"
+# Tolerance for float comparisons of sums and ratios inside gates.
+FLOAT_TOLERANCE = 1e-9
+
+AUDIT_DDL = """
+create schema if not exists audit;
+create table if not exists audit.gate_results (
+    gate_result_id bigserial primary key,
+    suite text not null,
+    batch text not null,
+    success boolean not null,
+    statistics jsonb not null,
+    failed_expectations jsonb not null,
+    parameters jsonb not null,
+    data_docs_path text,
+    validated_at timestamptz not null default now()
+);
+create index if not exists gate_results_suite_batch on audit.gate_results (suite, batch, validated_at desc);
+"""
+
+
+class GateFailed(RuntimeError):
+    """A suite failed; the message lists the failed expectations with their observed values."""
+
+    def __init__(self, result: dict):
+        self.result = result
+        lines = [f"gate {result['suite']} failed for batch {result['batch']} (gate_result_id {result['id']}):"]
+        for failure in result["failed_expectations"]:
+            lines.append(f"  - {failure['expectation']} {failure['kwargs']}: observed {failure['observed']}")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Batch:
+    suite: str
+    batch_id: str  # what this batch is, e.g. "router_decisions[2026-11-01T00:00,2026-11-02T00:00)"
+    query: str
+    parameters: dict
+
+
+# --------------------------------------------------------------------------- suites as data
+
+
+def suite_path(name: str) -> Path:
+    return settings().expectations_dir / f"{name}.json"
+
+
+def load_suite(name: str) -> dict:
+    path = suite_path(name)
+    if not path.exists():
+        raise FileNotFoundError(f"no expectation suite {name!r} at {path}")
+    return json.loads(path.read_text())
+
+
+def _expectation(kind: str, **kwargs) -> dict:
+    return {"type": kind, "kwargs": kwargs, "meta": {}}
+
+
+def raw_suite(stream_name: str) -> dict:
+    """The raw-batch suite a stream's contract implies: columns, keys, enums, ranges, freshness."""
+    stream = contract.STREAMS[stream_name]
+    columns = [f.column for f in stream.fields]
+    expectations = [
+        _expectation("expect_table_columns_to_match_set", column_set=columns, exact_match=False),
+        _expectation("expect_table_row_count_to_be_between", min_value=1),
+    ]
+    key_columns = [stream.field(k).column for k in stream.key]
+    if len(key_columns) == 1:
+        expectations.append(_expectation("expect_column_values_to_be_unique", column=key_columns[0]))
+    else:
+        expectations.append(_expectation("expect_compound_columns_to_be_unique", column_list=key_columns))
+    for f in stream.fields:
+        if f.required:
+            expectations.append(_expectation("expect_column_values_to_not_be_null", column=f.column))
+        if f.kind == "enum":
+            expectations.append(_expectation("expect_column_values_to_be_in_set", column=f.column, value_set=list(f.values)))
+        if f.minimum is not None or f.maximum is not None:
+            expectations.append(
+                _expectation("expect_column_values_to_be_between", column=f.column,
+                             min_value=f.minimum, max_value=f.maximum)
+            )
+    expectations.append(
+        _expectation("expect_column_max_to_be_between", column=stream.field(stream.event_time).column,
+                     min_value={"$PARAMETER": "freshness_min"})
+    )
+    return {
+        "name": RAW_SUITE_PREFIX + stream_name,
+        "expectations": expectations,
+        "meta": {"generated_from": "routerloop.contract", "stream": stream_name},
+    }
+
+
+def landed_files_suite() -> dict:
+    """Per batch of landed files: every file landed cleanly and under the bad-line limit."""
+    return {
+        "name": LANDING_FILES_SUITE,
+        "expectations": [
+            _expectation("expect_column_values_to_be_in_set", column="status", value_set=["loaded"]),
+            _expectation("expect_column_max_to_be_between", column="quarantine_rate",
+                         max_value={"$PARAMETER": "bad_line_limit"}),
+            _expectation("expect_column_pair_values_to_be_equal", column_A="lines", column_B="accounted_lines"),
+        ],
+        "meta": {"generated_from": "routerloop.contract"},
+    }
+
+
+def generated_suites() -> dict[str, dict]:
+    suites = {RAW_SUITE_PREFIX + name: raw_suite(name) for name in contract.STREAMS}
+    suites[LANDING_FILES_SUITE] = landed_files_suite()
+    return suites
+
+
+def write_suites() -> list[Path]:
+    """(Re)write the contract-derived suites into expectations/."""
+    written = []
+    for name, suite in generated_suites().items():
+        path = suite_path(name)
+        path.write_text(json.dumps(suite, indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def raw_batches(start: datetime, end: datetime) -> list[Batch]:
+    """One batch per stream plus the ledger batch, for partitions whose hour lies in [start, end)."""
+    window = f"[{start.isoformat()},{end.isoformat()})"
+    interval = f"_partition_hour >= '{start.isoformat()}' and _partition_hour < '{end.isoformat()}'"
+    lag_hours = settings().freshness_max_lag_hours
+    freshness_min = (end.timestamp() - lag_hours * 3600)
+    batches = [
+        Batch(
+            suite=RAW_SUITE_PREFIX + name,
+            batch_id=f"{name}{window}",
+            query=f"select * from raw.{name} where {interval}",
+            parameters={"freshness_min": datetime.fromtimestamp(freshness_min, tz=start.tzinfo).isoformat()},
+        )
+        for name in contract.STREAMS
+    ]
+    batches.append(
+        Batch(
+            suite=LANDING_FILES_SUITE,
+            batch_id=f"landed_files{window}",
+            query=(
+                "select path, stream, status, lines, loaded + duplicates + quarantined as accounted_lines,"
+                " case when lines > 0 then quarantined::float8 / lines else 0 end as quarantine_rate"
+                f" from raw.landed_files where partition_hour >= '{start.isoformat()}'"
+                f" and partition_hour < '{end.isoformat()}' and status <> 'skipped'"
+            ),
+            parameters={"bad_line_limit": settings().bad_line_limit},
+        )
+    )
+    return batches
+
+
+def weights_batch(as_of_date: date) -> Batch:
+    """Every strategy x team x tier of the day, with its change against the version the router has now."""
+    from routerloop.export import ensure_router_schema
+
+    with db.connect() as conn:
+        ensure_router_schema(conn)
+        conn.commit()
+    base = float(dbt_var("weights_base"))
+    cap = float(dbt_var("weights_step_cap"))
+    strategies = ", ".join(f"('{s}')" for s in dbt_var("weight_strategies"))
+    tiers = ", ".join(f"('{t}')" for t in contract.TIERS)
+    day = as_of_date.isoformat()
+    # The exported version may be several days old: the cap compounds per day since then.
+    query = f"""
+        with grid as (
+            select s.strategy, t.team_id, tr.tier
+            from (values {strategies}) as s (strategy)
+            cross join reference.teams as t
+            cross join (values {tiers}) as tr (tier)
+        ),
+        current_export as (
+            select strategy, team_id, tier, weight as exported_weight, generated_at
+            from router.routing_weights
+        ),
+        candidate as (
+            select * from marts.routing_weights where as_of_date = '{day}'
+        )
+        select
+            grid.strategy, grid.team_id, grid.tier,
+            candidate.weight, candidate.rationale,
+            coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0) as change_ratio,
+            greatest(
+                coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0)
+                    - power(1 + {cap}, greatest(1, '{day}'::date - (current_export.generated_at at time zone 'UTC')::date)),
+                power(1 - {cap}, greatest(1, '{day}'::date - (current_export.generated_at at time zone 'UTC')::date))
+                    - coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0),
+                0
+            ) as cap_excess
+        from grid
+        left join candidate using (strategy, team_id, tier)
+        left join current_export using (strategy, team_id, tier)
+    """
+    return Batch(
+        suite=WEIGHTS_SUITE,
+        batch_id=f"routing_weights[{day}]",
+        query=query,
+        parameters={
+            "weight_floor": float(dbt_var("weights_floor_ratio")) * base,
+            "weight_ceiling": float(dbt_var("weights_ceiling_ratio")) * base,
+            "float_tolerance": FLOAT_TOLERANCE,
+        },
+    )
+
+
+def ab_batches(as_of_date: date) -> list[Batch]:
+    day = as_of_date.isoformat()
+    return [
+        Batch(
+            suite=AB_RESULTS_SUITE,
+            batch_id=f"ab_results[{day}]",
+            query=f"select * from marts.ab_results where as_of_date = '{day}'",
+            parameters={},
+        ),
+        Batch(
+            suite=EXPERIMENTS_SUITE,
+            batch_id="experiments",
+            query=(
+                "select experiment_id, sum(traffic_share) as share_sum,"
+                " sum(case when is_control then 1 else 0 end) as controls"
+                " from reference.experiments group by experiment_id"
+            ),
+            parameters={"share_sum_min": 1 - FLOAT_TOLERANCE, "share_sum_max": 1 + FLOAT_TOLERANCE},
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _ensure_audit(conn) -> None:
+    conn.execute(AUDIT_DDL)
+
+
+def data_docs_dir() -> Path:
+    return settings().report_dir / "data_docs"
+
+
+def validate(batch: Batch, url: str | None = None) -> dict:
+    """Validate one batch with its suite; record it in audit.gate_results; return the result."""
+    url = url or db.database_url()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import great_expectations as gx
+        from great_expectations.checkpoint import UpdateDataDocsAction
+
+        context = gx.get_context(mode="ephemeral")
+        docs_dir = data_docs_dir()
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context.add_data_docs_site(
+            site_name="routerloop",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        source = context.data_sources.add_postgres(
+            name="warehouse", connection_string=url.replace("postgresql://", "postgresql+psycopg://", 1)
+        )
+        asset = source.add_query_asset(name=batch.suite, query=batch.query)
+        batch_definition = asset.add_batch_definition_whole_table(name=batch.batch_id)
+        suite = context.suites.add(gx.ExpectationSuite(**_suite_kwargs(load_suite(batch.suite))))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(data=batch_definition, suite=suite, name=f"{batch.suite}:{batch.batch_id}")
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(name=batch.suite, validation_definitions=[definition],
+                          actions=[UpdateDataDocsAction(name="data_docs", site_names=["routerloop"])])
+        )
+        run = checkpoint.run(expectation_parameters=batch.parameters)
+    validation = next(iter(run.run_results.values()))
+    failed = [
+        {
+            "expectation": r.expectation_config.type,
+            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            "observed": _observed(r.result),
+        }
+        for r in validation.results
+        if not r.success
+    ]
+    result = {
+        "suite": batch.suite,
+        "batch": batch.batch_id,
+        "success": bool(run.success),
+        "statistics": dict(validation.statistics),
+        "failed_expectations": failed,
+        "parameters": batch.parameters,
+        "data_docs_path": str(data_docs_dir() / "index.html"),
+    }
+    with db.connect(url) as conn:
+        _ensure_audit(conn)
+        result["id"] = conn.execute(
+            """
+            insert into audit.gate_results
+                (suite, batch, success, statistics, failed_expectations, parameters, data_docs_path)
+            values (%s, %s, %s, %s, %s, %s, %s) returning gate_result_id
+            """,
+            (result["suite"], result["batch"], result["success"], json.dumps(result["statistics"], default=str),
+             json.dumps(failed, default=str), json.dumps(batch.parameters, default=str), result["data_docs_path"]),
+        ).fetchone()[0]
+    log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result["success"] else "FAILED")
+    return result
+
+
+def _suite_kwargs(suite: dict) -> dict:
+    import great_expectations as gx
+
+    expectations = [
+        gx.expectations.registry.get_expectation_impl(e["type"])(**e["kwargs"], meta=e.get("meta") or {})
+        for e in suite["expectations"]
+    ]
+    return {"name": suite["name"], "expectations": expectations, "meta": suite.get("meta") or {}}
+
+
+def _observed(result: dict):
+    if "observed_value" in result:
+        return result["observed_value"]
+    return {k: result[k] for k in ("unexpected_count", "partial_unexpected_list") if k in result}
+
+
+def run_gates(batches: list[Batch], url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+    """Validate every batch (all of them, so one report shows every failure), then fail if any failed."""
+    results = [validate(b, url=url) for b in batches]
+    failed = [r for r in results if not r["success"]]
+    if failed and raise_on_failure:
+        raise GateFailed(failed[0]) if len(failed) == 1 else GateFailed(_merge(failed))
+    return results
+
+
+def _merge(failed: list[dict]) -> dict:
+    return {
+        "suite": ", ".join(r["suite"] for r in failed),
+        "batch": ", ".join(r["batch"] for r in failed),
+        "id": ", ".join(str(r["id"]) for r in failed),
+        "failed_expectations": [f for r in failed for f in r["failed_expectations"]],
+    }
+
+
+def gate_raw(start: datetime, end: datetime, url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+    return run_gates(raw_batches(start, end), url=url, raise_on_failure=raise_on_failure)
+
+
+def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+    return run_gates([weights_batch(as_of_date), *ab_batches(as_of_date)], url=url,
+                     raise_on_failure=raise_on_failure)
+
+
+def latest_passing_gate(conn, suite: str, batch_id: str) -> int | None:
+    """The id of the newest gate result for this suite and batch, if that newest result passed."""
+    _ensure_audit(conn)
+    row = conn.execute(
+        "select gate_result_id, success from audit.gate_results where suite = %s and batch = %s"
+        " order by validated_at desc, gate_result_id desc limit 1",
+        (suite, batch_id),
+    ).fetchone()
+    return row[0] if row and row[1] else None

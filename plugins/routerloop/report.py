@@ -1,0 +1,205 @@
+"""`routerloop report --date D`: one static HTML page with embedded PNG plots, viewable offline.
+
+It only reads marts (the numbers are computed in dbt): tier confusion, reliability, SLA and CSAT trends,
+weight trends with their caps, and A/B lifts with confidence intervals.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from routerloop import contract, db
+from routerloop.config import dbt_var, settings
+
+# Trends and the confusion heatmap look back this many days from the report date.
+REPORT_TREND_DAYS = 28
+REPORT_CONFUSION_DAYS = 7
+REPORT_ROLLING_WINDOW = 7
+
+
+def _query(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
+    cursor = conn.execute(sql, params)
+    columns = [c.name for c in cursor.description]
+    return pd.DataFrame(cursor.fetchall(), columns=columns)
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _empty(ax, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def plot_confusion(conn, day: date):
+    import matplotlib.pyplot as plt
+
+    df = _query(
+        conn,
+        "select expected_tier, predicted_tier, sum(n)::bigint as n from marts.tier_confusion_daily"
+        " where decision_date > %s and decision_date <= %s group by 1, 2",
+        (day - timedelta(days=REPORT_CONFUSION_DAYS), day),
+    )
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    if df.empty:
+        _empty(ax, "no labelled decisions")
+        return fig
+    grid = df.pivot_table(index="expected_tier", columns="predicted_tier", values="n", aggfunc="sum")
+    grid = grid.reindex(index=contract.TIERS, columns=contract.TIERS).fillna(0)
+    ax.imshow(grid.values, cmap="Blues")
+    for i in range(len(contract.TIERS)):
+        for j in range(len(contract.TIERS)):
+            ax.text(j, i, int(grid.values[i, j]), ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(4), contract.TIERS)
+    ax.set_yticks(range(4), contract.TIERS)
+    ax.set_xlabel("predicted tier")
+    ax.set_ylabel("expected tier (feedback)")
+    ax.set_title(f"Tier confusion, {REPORT_CONFUSION_DAYS} days to {day}")
+    return fig
+
+
+def plot_reliability(conn, day: date):
+    import matplotlib.pyplot as plt
+
+    df = _query(
+        conn,
+        "select rule_version, bin, n, mean_confidence, tier_accuracy from marts.confidence_calibration"
+        " where as_of_date = %s and window_days = %s order by rule_version, bin",
+        (day, REPORT_ROLLING_WINDOW),
+    )
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    for rule_version, part in df.groupby("rule_version"):
+        part = part[part["n"] > 0]
+        ax.plot(part["mean_confidence"].astype(float), part["tier_accuracy"].astype(float), marker="o",
+                label=str(rule_version))
+    ax.set_xlabel("mean confidence")
+    ax.set_ylabel("tier accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability, {REPORT_ROLLING_WINDOW}-day window at {day}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_sla_csat(conn, day: date):
+    import matplotlib.pyplot as plt
+
+    df = _query(
+        conn,
+        "select as_of_date, team_id, attainment_rate, csat_mean from marts.team_sla_csat_rolling"
+        " where window_days = %s and as_of_date > %s and as_of_date <= %s order by as_of_date",
+        (REPORT_ROLLING_WINDOW, day - timedelta(days=REPORT_TREND_DAYS), day),
+    )
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for team_id, part in df.groupby("team_id"):
+        left.plot(part["as_of_date"], part["attainment_rate"].astype(float), label=team_id)
+        right.plot(part["as_of_date"], part["csat_mean"].astype(float), label=team_id)
+    left.set_title(f"SLA attainment ({REPORT_ROLLING_WINDOW}-day rolling)")
+    right.set_title(f"CSAT mean ({REPORT_ROLLING_WINDOW}-day rolling)")
+    for ax in (left, right):
+        ax.tick_params(axis="x", rotation=45)
+    right.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def plot_weights(conn, day: date):
+    import matplotlib.pyplot as plt
+
+    strategies = [s for s in dbt_var("weight_strategies") if s != "static"]
+    df = _query(
+        conn,
+        "select as_of_date, strategy, team_id, tier, weight from marts.routing_weights"
+        " where as_of_date > %s and as_of_date <= %s and strategy <> 'static' order by as_of_date",
+        (day - timedelta(days=REPORT_TREND_DAYS), day),
+    )
+    base = float(dbt_var("weights_base"))
+    floor, ceiling = base * float(dbt_var("weights_floor_ratio")), base * float(dbt_var("weights_ceiling_ratio"))
+    fig, axes = plt.subplots(1, max(1, len(strategies)), figsize=(5.5 * max(1, len(strategies)), 4), squeeze=False)
+    for ax, strategy in zip(axes[0], strategies or ["-"], strict=False):
+        part = df[df["strategy"] == strategy]
+        # One line per team: its mean weight over tiers, so the trend of each team is readable.
+        for team_id, team in part.groupby("team_id"):
+            series = team.groupby("as_of_date")["weight"].mean().astype(float)
+            ax.plot(series.index, series.values, label=team_id)
+        ax.axhline(floor, color="red", linestyle=":", label="floor")
+        ax.axhline(ceiling, color="red", linestyle="--", label="ceiling")
+        ax.axhline(base, color="grey", linewidth=0.8)
+        ax.set_title(f"Weights, strategy {strategy} (mean over tiers; caps drawn)")
+        ax.tick_params(axis="x", rotation=45)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def plot_ab_lifts(conn, day: date):
+    import matplotlib.pyplot as plt
+
+    df = _query(
+        conn,
+        "select experiment_id, metric, variant, lift_rel, lift_rel_ci_low, lift_rel_ci_high, verdict"
+        " from marts.ab_results where as_of_date = (select max(as_of_date) from marts.ab_results"
+        " where as_of_date <= %s) and not is_control order by experiment_id, metric",
+        (day,),
+    )
+    fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(df), 3) + 1))
+    if df.empty:
+        _empty(ax, "no A/B results")
+        return fig
+    df = df.dropna(subset=["lift_rel"])
+    labels = [f"{r.experiment_id}: {r.metric} ({r.variant})" for r in df.itertuples()]
+    lift = df["lift_rel"].astype(float).values
+    low = lift - df["lift_rel_ci_low"].astype(float).values
+    high = df["lift_rel_ci_high"].astype(float).values - lift
+    ax.errorbar(lift, range(len(df)), xerr=[low, high], fmt="o", capsize=4)
+    ax.axvline(0, color="grey", linestyle="--")
+    ax.set_yticks(range(len(df)), labels, fontsize=8)
+    ax.set_xlabel("relative lift vs control (95 % CI)")
+    ax.set_title("A/B lifts")
+    return fig
+
+
+SECTIONS = (
+    ("Tier confusion", plot_confusion),
+    ("Reliability curve", plot_reliability),
+    ("SLA attainment and CSAT per team", plot_sla_csat),
+    ("Routing weights per team", plot_weights),
+    ("A/B lifts", plot_ab_lifts),
+)
+
+
+def write_report(day: date, out_dir: Path | None = None, url: str | None = None) -> Path:
+    """Render the report for `day`; return the path of the HTML file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir = out_dir or settings().report_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    with db.connect(url or db.database_url()) as conn:
+        for title, plot in SECTIONS:
+            image = _png(plot(conn, day))
+            parts.append(
+                f'<section><h2>{html.escape(title)}</h2>'
+                f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}"></section>'
+            )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>routerloop report {day}</title>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}img{max-width:100%}</style>"
+        f"</head><body><h1>routerloop report for {day}</h1>{''.join(parts)}</body></html>"
+    )
+    path = out_dir / f"routerloop-report-{day}.html"
+    path.write_text(page)
+    return path

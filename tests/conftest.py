@@ -1,0 +1,108 @@
+"""Shared fixtures. Every test session gets its own database on a real PostgreSQL and drops it.
+
+The server is ROUTERLOOP_DATABASE_URL when set, else the embedded one (`routerloop db up`).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from routerloop import db
+from routerloop.config import reload_settings
+
+_SERVER_URL = None
+
+
+def pytest_configure(config):
+    """Create the session database before collection, so every module and subprocess sees it."""
+    global _SERVER_URL
+    if hasattr(config, "workerinput"):
+        return
+    server = db.up(quiet=True)
+    _SERVER_URL = server
+    name = f"routerloop_test_{os.getpid()}_{secrets.token_hex(3)}"
+    config._routerloop_db = (server, name)
+    os.environ["ROUTERLOOP_DATABASE_URL"] = db.create_database(server, name)
+    reload_settings()
+
+
+def pytest_unconfigure(config):
+    server_and_name = getattr(config, "_routerloop_db", None)
+    if server_and_name:
+        db.drop_database(*server_and_name)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return os.environ["ROUTERLOOP_DATABASE_URL"]
+
+
+@pytest.fixture
+def conn(database_url):
+    with db.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+DEMO_START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def small_landing(tmp_path_factory) -> Path:
+    """A clean generated landing zone: 24 hours, few decisions per hour, no bad lines."""
+    from routerloop.generate import generate
+
+    out = tmp_path_factory.mktemp("landing_clean")
+    generate(out=out, start=DEMO_START, hours=24, seed=11, decisions_per_hour=60, bad_rate=0.0)
+    return out
+
+
+THREE_WEEK_HOURS = 504  # the proof of the marts needs at least three weeks of history
+
+
+@pytest.fixture(scope="session")
+def three_week_database(tmp_path_factory) -> tuple[Path, str]:
+    """Three weeks of clean generated telemetry, landed and built (full refresh of every model).
+
+    It lives in a database of its own, so tests that land other data into the session database cannot
+    mix with it. Returns (landing path, database URL); the database is dropped at the end.
+    """
+    from routerloop.build import build
+    from routerloop.generate import generate
+    from routerloop.land import land
+
+    landing = tmp_path_factory.mktemp("landing_three_weeks")
+    generate(out=landing, start=DEMO_START, hours=THREE_WEEK_HOURS, seed=21, decisions_per_hour=60, bad_rate=0.0)
+    name = f"routerloop_3w_{os.getpid()}_{secrets.token_hex(3)}"
+    url = db.create_database(_SERVER_URL, name)
+    artifacts = tmp_path_factory.mktemp("three_week_dbt")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("ROUTERLOOP_DATABASE_URL", url)
+            patch.setenv("DBT_TARGET_PATH", str(artifacts / "target"))
+            patch.setenv("DBT_LOG_PATH", str(artifacts / "logs"))
+            reload_settings()
+            landed = land(landing=landing, progress=False, url=url)
+            assert landed["ok"], landed.get("error")
+            built = build(full_refresh=True, url=url, quiet=True)
+            assert built["ok"], "\n".join(f"{n['node']}: {n['message']}" for n in built["failed"])
+    finally:
+        reload_settings()
+    yield landing, url
+    db.drop_database(_SERVER_URL, name)
+
+
+@pytest.fixture(scope="session")
+def three_week_warehouse(three_week_database) -> Path:
+    """The landing path of `three_week_database`, after landing and a full-refresh build of everything."""
+    return three_week_database[0]
+
+
+@pytest.fixture(scope="session")
+def three_week_url(three_week_database) -> str:
+    """The URL of the database `three_week_warehouse` was landed into and built in."""
+    return three_week_database[1]
