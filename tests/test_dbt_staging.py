@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, date, datetime
 
 import pytest
 
 from routerloop.build import build
-from routerloop.land import land
+from routerloop.land import ensure_partitions, land
 
 pytestmark = pytest.mark.slow
 
@@ -146,33 +146,6 @@ def test_utc_dates_and_loaded_at_come_from_the_kept_raw_line(conn, staged):
     assert mismatches == 0
 
 
-def test_a_re_delivery_that_reaches_raw_is_counted_once_first_delivery_wins(conn, staged):
-    """Defence in depth: were landing to let a re-delivered decision through, staging keeps the first."""
-    with conn.transaction(force_rollback=True):
-        decision_id, channel_id = conn.execute(
-            "select decision_id, channel_id from raw.router_decisions order by decision_id limit 1"
-        ).fetchone()
-        # The same record again, loaded an hour later with a changed field (so we can tell which one is kept).
-        conn.execute(
-            """
-            insert into raw.router_decisions
-            select (jsonb_populate_record(r, jsonb_build_object(
-                'channel_id', 'redelivered', '_loaded_at', r._loaded_at + interval '1 hour'))).*
-            from raw.router_decisions as r
-            where r.decision_id = %s
-            """,
-            (decision_id,),
-        )
-        (raw_rows,) = conn.execute(
-            "select count(*) from raw.router_decisions where decision_id = %s", (decision_id,)
-        ).fetchone()
-        assert raw_rows == 2
-        rows = conn.execute(
-            "select channel_id from staging.stg_router__decisions where decision_id = %s", (decision_id,)
-        ).fetchall()
-        assert rows == [(channel_id,)]
-
-
 def test_seeds_load_with_their_declared_types(conn, staged):
     types = dict(
         conn.execute(
@@ -186,3 +159,62 @@ def test_seeds_load_with_their_declared_types(conn, staged):
     assert types["experiments.starts_at"] == "timestamp with time zone"
     assert types["experiments.is_control"] == "boolean"
     assert types["experiments.traffic_share"] == "numeric"
+
+
+def test_incremental_runs_keep_the_first_delivery_and_the_latest_state(conn, staged, database_url, tmp_path,
+                                                                        monkeypatch):
+    """Staging is incremental: a run reads only the raw partitions of its window, yet a re-delivered
+    decision landing there must not replace the first delivery held from earlier runs, and a later SLA
+    evaluation must replace the one held. Afterwards staging equals a full refresh."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    monkeypatch.setenv("DBT_INDIRECT_SELECTION", "cautious")
+    late_day = date(2026, 11, 2)  # after the generated day, inside the window of a run starting 11-04
+    run_start = datetime(2026, 11, 4, tzinfo=UTC)
+    models = ["stg_router__decisions", "stg_support__sla_outcomes"]
+    decision_id, channel_id = conn.execute(
+        "select decision_id, channel_id from raw.router_decisions order by decision_id limit 1"
+    ).fetchone()
+    ticket_id, policy, outcome = conn.execute(
+        "select ticket_id, sla_policy, outcome from staging.stg_support__sla_outcomes order by ticket_id limit 1"
+    ).fetchone()
+    new_outcome = "breach" if outcome != "breach" else "attained"
+    try:
+        with conn.transaction():
+            ensure_partitions(conn, "router_decisions", {late_day})
+            ensure_partitions(conn, "sla_outcomes", {late_day})
+            changes = {"_loaded_at": "r._loaded_at + interval '2 days'", "_partition_hour": "'2026-11-02T00:00Z'"}
+            moved = ", ".join(f"'{k}', {v}" for k, v in changes.items())
+            conn.execute(
+                f"""insert into raw.router_decisions select (jsonb_populate_record(r, jsonb_build_object(
+                    'channel_id', 'redelivered', {moved}))).*
+                    from raw.router_decisions as r where r.decision_id = %s""",
+                (decision_id,),
+            )
+            conn.execute(
+                f"""insert into raw.sla_outcomes select (jsonb_populate_record(r, jsonb_build_object(
+                    'outcome', %s::text, 'evaluated_at', r.evaluated_at + interval '1 day', {moved}))).*
+                    from raw.sla_outcomes as r where r.ticket_id = %s and r.sla_policy = %s
+                    order by r.evaluated_at desc limit 1""",
+                (new_outcome, ticket_id, policy),
+            )
+        result = build(start=run_start, end=run_start, select=models, url=database_url, quiet=True)
+        assert result["ok"], result["failed"]
+        assert conn.execute(
+            "select channel_id from staging.stg_router__decisions where decision_id = %s", (decision_id,)
+        ).fetchall() == [(channel_id,)]
+        assert conn.execute(
+            "select outcome from staging.stg_support__sla_outcomes where ticket_id = %s and sla_policy = %s",
+            (ticket_id, policy),
+        ).fetchall() == [(new_outcome,)]
+
+        snapshot = {m: conn.execute(f"select * from staging.{m} order by 1, 2").fetchall() for m in models}
+        result = build(full_refresh=True, select=models, url=database_url, quiet=True)
+        assert result["ok"], result["failed"]
+        for model in models:
+            assert conn.execute(f"select * from staging.{model} order by 1, 2").fetchall() == snapshot[model]
+    finally:
+        with conn.transaction():
+            conn.execute("delete from raw.router_decisions where _partition_hour >= '2026-11-02T00:00Z'")
+            conn.execute("delete from raw.sla_outcomes where _partition_hour >= '2026-11-02T00:00Z'")
+        build(full_refresh=True, select=models, url=database_url, quiet=True)

@@ -25,3 +25,35 @@
         {{ date_column }} >= {{ from_date }}
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    Staging reads only the raw day partitions of the reprocess window in an incremental run (the raw
+    tables are partitioned by `_partition_hour`, so the others are pruned); a full refresh reads all.
+-#}
+{% macro raw_partitions_in_reprocess_window() -%}
+    {%- set from_date = reprocess_from_date() -%}
+    {%- if from_date is none -%}
+        true
+    {%- else -%}
+        _partition_hour >= ({{ from_date }})::timestamp at time zone 'UTC'
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    The rows a deduplicating staging model ranks: the window's rows, plus, in an incremental run, the
+    rows it already holds for the same keys. Ranking both together keeps "first delivery wins" and
+    "latest state wins" exact across runs, so incremental runs equal a full refresh.
+    `cte` must have every column of the model (the model's final columns are a subset of it).
+-#}
+{% macro with_current_rows(cte, key_columns) -%}
+    {%- if is_incremental() -%}
+        {%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | join(', ') -%}
+        {%- set key = key_columns | join(', ') -%}
+        select {{ columns }} from {{ cte }}
+        union all
+        select {{ columns }} from {{ this }}
+        where ({{ key }}) in (select {{ key }} from {{ cte }})
+    {%- else -%}
+        select * from {{ cte }}
+    {%- endif -%}
+{%- endmacro %}

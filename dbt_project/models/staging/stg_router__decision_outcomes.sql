@@ -1,8 +1,19 @@
 {#- One row per outcome record (first delivery of each outcome_id). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['outcome_id'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['outcome_id'], 'unique': true}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('router', 'decision_outcomes') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -21,6 +32,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['outcome_id']) }}
+),
+
 deduplicated as (
     select
         *,
@@ -28,7 +43,7 @@ deduplicated as (
             partition by outcome_id
             order by loaded_at, file_id, line_number
         ) as delivery_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -41,7 +56,9 @@ final as (
         outcome_value,
         source,
         notes,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from deduplicated
     where delivery_rank = 1
 )

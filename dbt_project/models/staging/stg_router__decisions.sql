@@ -1,8 +1,19 @@
 {#- One row per routing decision (first delivery of each decision_id), with its UTC decision date. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['decision_id'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['decision_id'], 'unique': true}, {'columns': ['created_at']}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('router', 'router_decisions') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -33,6 +44,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['decision_id']) }}
+),
+
 deduplicated as (
     select
         *,
@@ -40,7 +55,7 @@ deduplicated as (
             partition by decision_id
             order by loaded_at, file_id, line_number
         ) as delivery_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -65,7 +80,9 @@ final as (
         weights_version,
         latency_ms,
         decision_date,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from deduplicated
     where delivery_rank = 1
 )

@@ -1,8 +1,19 @@
 {#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['feedback_id'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['feedback_id'], 'unique': true}, {'columns': ['created_at']}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('router', 'router_feedback') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -29,6 +40,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['feedback_id']) }}
+),
+
 deduplicated as (
     select
         *,
@@ -36,7 +51,7 @@ deduplicated as (
             partition by feedback_id
             order by loaded_at, file_id, line_number
         ) as delivery_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -57,7 +72,9 @@ final as (
         free_text,
         latency_from_decision_sec,
         needs_review,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from deduplicated
     where delivery_rank = 1
 )

@@ -4,10 +4,21 @@
     loaded line (a correction delivered later), then the later file and line, as in
     stg_router__review_items, whose current state is this history's latest row per item.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['review_id', 'updated_at'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['review_id', 'updated_at'], 'unique': true}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('router', 'router_review_queue') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -28,6 +39,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['review_id', 'updated_at']) }}
+),
+
 deduplicated as (
     select
         *,
@@ -35,7 +50,7 @@ deduplicated as (
             partition by review_id, updated_at
             order by loaded_at desc, file_id desc, line_number desc
         ) as delivery_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -50,7 +65,9 @@ final as (
         status,
         resolved_at,
         resolution,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from deduplicated
     where delivery_rank = 1
 )

@@ -3,10 +3,21 @@
     updated_at, so the line with the latest updated_at wins; equal updated_at -> the latest loaded line
     (a correction delivered later), then the later file and line.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['review_id'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['review_id'], 'unique': true}, {'columns': ['updated_at']}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('router', 'router_review_queue') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -27,6 +38,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['review_id']) }}
+),
+
 current_state as (
     select
         *,
@@ -34,7 +49,7 @@ current_state as (
             partition by review_id
             order by updated_at desc, loaded_at desc, file_id desc, line_number desc
         ) as state_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -49,7 +64,9 @@ final as (
         status,
         resolved_at,
         resolution,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from current_state
     where state_rank = 1
 )

@@ -1,8 +1,19 @@
 {#- One row per CSAT rating (first delivery of each rating_id), with its UTC submission date. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['rating_id'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['rating_id'], 'unique': true}, {'columns': ['submitted_at']}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('support', 'csat_ratings') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -23,6 +34,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['rating_id']) }}
+),
+
 deduplicated as (
     select
         *,
@@ -30,7 +45,7 @@ deduplicated as (
             partition by rating_id
             order by loaded_at, file_id, line_number
         ) as delivery_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -45,7 +60,9 @@ final as (
         comment,
         submitted_at,
         submitted_date,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from deduplicated
     where delivery_rank = 1
 )

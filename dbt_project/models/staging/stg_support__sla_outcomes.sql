@@ -3,10 +3,21 @@
     equal evaluated_at -> the latest loaded line, then the later file and line. Adds the UTC evaluation
     date and the resolution time in minutes (null while unresolved).
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['ticket_id', 'sla_policy'],
+        on_schema_change='fail',
+        indexes=[{'columns': ['ticket_id', 'sla_policy'], 'unique': true}, {'columns': ['evaluated_at']}],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source('support', 'sla_outcomes') }}
+    where {{ raw_partitions_in_reprocess_window() }}
 ),
 
 renamed as (
@@ -31,6 +42,10 @@ renamed as (
     from source
 ),
 
+candidates as (
+    {{ with_current_rows('renamed', ['ticket_id', 'sla_policy']) }}
+),
+
 latest_evaluation as (
     select
         *,
@@ -38,7 +53,7 @@ latest_evaluation as (
             partition by ticket_id, sla_policy
             order by evaluated_at desc, loaded_at desc, file_id desc, line_number desc
         ) as evaluation_rank
-    from renamed
+    from candidates
 ),
 
 final as (
@@ -57,7 +72,9 @@ final as (
         evaluated_at,
         evaluated_date,
         resolve_minutes,
-        loaded_at
+        loaded_at,
+        file_id,
+        line_number
     from latest_evaluation
     where evaluation_rank = 1
 )
