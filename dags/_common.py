@@ -9,8 +9,8 @@ Task kinds (checked by tests/test_dag_validity.py):
   (`default_args()`);
 - checks (quality gates, dbt tests) never retry: a failed check is a verdict on the data, and
   retrying it would only delay the stop. A check is a task whose id (its last dotted part, inside a
-  task group) ends with `_gate` or is `test` (how Cosmos names the dbt test task of a model). Give
-  them `CHECK_TASK_ARGS`.
+  task group) ends with `_gate`, is `test` (how Cosmos names the dbt test task of a model) or ends
+  with `_test` (a Cosmos task for a test of several models). Give them `CHECK_TASK_ARGS`.
 - tasks that write tables (ids starting with one of `WRITER_TASK_PREFIXES`) declare the Assets of
   those tables (routerloop.assets) in `outlets`.
 """
@@ -33,6 +33,8 @@ START_DATE = datetime(2026, 11, 1, tzinfo=UTC)
 
 CHECK_TASK_SUFFIX = "_gate"
 CHECK_TASK_LAST_PART = "test"
+# How Cosmos names a test of several models, which runs in a task of its own: `<test name>_test`.
+DETACHED_TEST_SUFFIX = "_test"
 CHECK_TASK_ARGS = {"retries": 0}
 WRITER_TASK_PREFIXES = ("land_", "publish_")
 
@@ -60,7 +62,7 @@ def tags(*values: Tag) -> list[str]:
 def is_check_task(task_id: str) -> bool:
     """True for quality gates and dbt tests: tasks that must run with retries=0."""
     last_part = task_id.rsplit(".", 1)[-1]  # task ids inside task groups are dotted
-    return last_part.endswith(CHECK_TASK_SUFFIX) or last_part == CHECK_TASK_LAST_PART
+    return last_part.endswith((CHECK_TASK_SUFFIX, DETACHED_TEST_SUFFIX)) or last_part == CHECK_TASK_LAST_PART
 
 
 def is_writer_task(task_id: str) -> bool:

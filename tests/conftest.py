@@ -106,3 +106,24 @@ def three_week_warehouse(three_week_database) -> Path:
 def three_week_url(three_week_database) -> str:
     """The URL of the database `three_week_warehouse` was landed into and built in."""
     return three_week_database[1]
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest(tmp_path_factory, database_url) -> Path:
+    """The dbt manifest the daily DAG is rendered from (`routerloop build --parse`), in a private folder.
+
+    Airflow subprocesses find it through ROUTERLOOP_DBT_MANIFEST_PATH: put that in their environment.
+    """
+    from routerloop.daily import write_manifest
+
+    path = tmp_path_factory.mktemp("dbt_manifest") / "manifest.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROUTERLOOP_DBT_MANIFEST_PATH", str(path))
+        reload_settings()
+        try:
+            written = write_manifest(url=database_url)
+        finally:
+            reload_settings()
+    reload_settings()
+    assert written == path and path.exists()
+    return path

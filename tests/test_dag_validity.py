@@ -60,6 +60,7 @@ for dag_id, dag in bag.dags.items():
                 "max_retry_delay": t.max_retry_delay.total_seconds() if t.max_retry_delay else None,
                 "outlets": [getattr(o, "uri", None) for o in t.outlets],
                 "on_failure_callback": [f.__name__ for f in (t.on_failure_callback or [])],
+                "downstream": sorted(t.downstream_task_ids),
             }
             for t in dag.tasks
         ],
@@ -86,6 +87,21 @@ spec.loader.exec_module(module)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
+# CPU seconds one DAG file takes to import in a fresh process where Airflow is already imported (as
+# the DAG processor parses it). CPU rather than wall-clock time: other tests share the machine.
+IMPORT_SECONDS = r"""
+import importlib.util, json, os, sys, time
+import airflow.sdk
+sys.path.append(os.path.dirname(sys.argv[1]))
+started = time.process_time()
+spec = importlib.util.spec_from_file_location("dag_under_test", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(time.process_time() - started))
+"""
+# Far below Airflow's parse timeout: a DAG file renders from prepared artifacts and does no work.
+MAX_DAG_IMPORT_SECONDS = 1.0
+
 IMPORT_THE_CORE = r"""
 import importlib, json, pkgutil, sys
 import routerloop
@@ -105,9 +121,9 @@ def _python(code: str, *args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, database_url) -> dict[str, str]:
+def env(tmp_path_factory, database_url, dbt_manifest) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow_home")
-    return {**os.environ, **airflow_env(url=database_url, home=home)}
+    return {**os.environ, **airflow_env(url=database_url, home=home), "ROUTERLOOP_DBT_MANIFEST_PATH": str(dbt_manifest)}
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +191,29 @@ def test_hourly_dag_lands_each_stream_into_its_own_asset(bag):
     assert outlets == {f"land_{stream}": [RAW_ASSETS[stream].uri] for stream in STREAMS}
 
 
+def test_daily_dag_runs_dbt_from_the_manifest_between_the_gates(bag, dbt_manifest):
+    daily = bag["dags"]["router_feedback_daily"]
+    assert daily["timetable"] == "CronDataIntervalTimetable"
+    assert daily["timetable_expression"] == settings().daily_feedback_cron
+    assert daily["catchup"] is False
+    tasks = {t["task_id"]: t for t in daily["tasks"]}
+    manifest = json.loads(dbt_manifest.read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    transform = {t for t in tasks if t.startswith("transform.")}
+    # Cosmos renders a model with tests as a group `<model>.run` -> `<model>.test`, one without as `<model>_run`
+    assert all({f"transform.{m}.run", f"transform.{m}_run"} & transform for m in models)
+    tests = [t for t in transform if _common.is_check_task(t)]
+    assert len(tests) >= len(models) // 2 and all(tasks[t]["retries"] == 0 for t in tests)
+    # wait for the landings -> raw gate -> dbt -> marts gate -> publish -> report
+    assert tasks["wait_for_hourly_landings"]["downstream"] == ["raw_gate"]
+    assert tasks["raw_gate"]["downstream"] and set(tasks["raw_gate"]["downstream"]) <= transform
+    leaves = [t for t in transform if not set(tasks[t]["downstream"]) & transform]
+    assert leaves and all(tasks[t]["downstream"] == ["marts_gate"] for t in leaves)
+    assert tasks["marts_gate"]["downstream"] == ["publish_weights"]
+    assert tasks["publish_weights"]["downstream"] == ["write_report"]
+    assert tasks["write_report"]["downstream"] == []
+
+
 def test_routerloop_plugin_loads(bag):
     assert "routerloop" in bag["plugins"]
     assert bag["plugin_import_errors"] == {}
@@ -185,6 +224,13 @@ def test_dag_file_does_no_work_at_import(dag_file, env):
     added = json.loads(_python(MODULES_ADDED_BY, str(dag_file), env=env))
     heavy = [m for m in added if m.split(".")[0] in HEAVY_MODULES or m.startswith(STEP_MODULES)]
     assert heavy == [], f"{dag_file.name} imports {heavy} at parse time; import them inside tasks"
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_in_under_a_second(dag_file, env):
+    # best of three fresh processes
+    seconds = min(json.loads(_python(IMPORT_SECONDS, str(dag_file), env=env)) for _ in range(3))
+    assert seconds < MAX_DAG_IMPORT_SECONDS, f"{dag_file.name} takes {seconds:.2f} CPU s to import"
 
 
 def test_routerloop_core_imports_no_airflow(env):

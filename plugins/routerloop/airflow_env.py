@@ -60,6 +60,8 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "AIRFLOW__CORE__PARALLELISM": "1",
         # Local development only: the UI of `airflow standalone` opens without a login.
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # Cosmos (the daily DAG's dbt tasks) would otherwise send usage metrics to a remote endpoint.
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
         "ROUTERLOOP_DATABASE_URL": url,
         "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),

@@ -75,6 +75,11 @@ def cmd_land(args) -> int:
 def cmd_build(args) -> int:
     from routerloop.build import build
 
+    if args.parse:
+        from routerloop.daily import write_manifest
+
+        print(write_manifest())
+        return 0
     result = build(
         start=parse_time(args.start) if args.start else None,
         end=parse_time(args.end) if args.end else None,
@@ -217,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="data interval end, passed to dbt as var `end`")
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument("--select", nargs="+")
+    p.add_argument("--parse", action="store_true",
+                   help="only `dbt parse`: write the manifest the daily DAG is rendered from")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("lint-sql", help="sqlfluff lint of every dbt model")

@@ -54,6 +54,14 @@ class Settings:
     # Data interval lookback for incremental dbt models is a dbt var (`lookback_days`).
     # Airflow. The hourly DAG runs on this cron and lands the previous full hour (routerloop.windows).
     hourly_landing_cron: str = "5 * * * *"
+    # The daily DAG runs at the end of each UTC day; its data interval is that day. Its first task waits
+    # (checking every poke interval, giving up after the timeout) until the hourly DAG landed every hour.
+    daily_feedback_cron: str = "0 0 * * *"
+    daily_landing_poke_seconds: float = 300.0
+    daily_landing_timeout_seconds: float = 6 * 3600.0
+    # The dbt manifest Cosmos renders the daily DAG from; `routerloop build --parse` writes it. Kept apart
+    # from dbt's target/ so that no dbt run rewrites it while the DAG processor reads it.
+    dbt_manifest_path: Path | None = None
     # Runs of one DAG in flight at once; bounds warehouse load while catching up or backfilling.
     airflow_max_active_runs: int = 4
     # Retries of tasks that can hit transient errors (gates and dbt tests never retry); the delay is
@@ -69,6 +77,8 @@ class Settings:
         object.__setattr__(self, "landing_dir", Path(self.landing_dir or state / "landing"))
         object.__setattr__(self, "export_dir", Path(self.export_dir or self.root / "exports"))
         object.__setattr__(self, "report_dir", Path(self.report_dir or self.root / "reports"))
+        object.__setattr__(self, "dbt_manifest_path",
+                           Path(self.dbt_manifest_path or Path(state) / "dbt" / "manifest.json"))
 
     @property
     def dbt_project_dir(self) -> Path:

@@ -1,4 +1,9 @@
-"""`make demo`: a week of telemetry through the whole loop, then a short summary of where to look."""
+"""`make demo`: a week of telemetry through the whole loop, then a short summary of where to look.
+
+generate -> land -> dbt build -> gates (raw for the landed window, marts for the newest day) -> export
+-> report: the same functions, in the same order, as the DAGs. A failed gate stops before the export,
+so the router keeps its last good version.
+"""
 
 from __future__ import annotations
 
@@ -35,9 +40,12 @@ def _generated_already(landing, hours: int, seed: int, decisions_per_hour: int) 
 
 
 def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> int:
+    from routerloop import export, gates
     from routerloop.build import build
+    from routerloop.daily import write_manifest
     from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.report import write_report
 
     cfg = settings()
     landing = cfg.landing_dir
@@ -62,6 +70,41 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     for failure in built["failed"]:
         print(f"    FAILED {failure['node']}: {failure['message']}", file=sys.stderr)
 
+    started = _step("dbt parse: the manifest the daily DAG is rendered from")
+    print(f"    {write_manifest(url=url)}")
+    _done(started)
+
+    window_end = DEMO_START + timedelta(hours=hours)
+    started = _step(f"quality gates: raw {DEMO_START:%Y-%m-%d %H:%M} to {window_end:%Y-%m-%d %H:%M} UTC")
+    gate_results = gates.gate_raw(DEMO_START, window_end, url=url, raise_on_failure=False)
+    day = _newest_weights_day(url)
+    if day is not None:
+        print(f"    and marts (weights, A/B results) of {day}")
+        gate_results += gates.gate_marts(day, url=url, raise_on_failure=False)
+    _done(started)
+    failed_gates = [r for r in gate_results if not r["success"]]
+    for r in failed_gates:
+        print(f"    FAILED gate {r['suite']} {r['batch']} (gate_result_id {r['id']}):", file=sys.stderr)
+        for f in r["failed_expectations"]:
+            print(f"      {f['expectation']} {f['kwargs']}: observed {f['observed']}", file=sys.stderr)
+
+    published = None
+    if day is None:
+        print("\n==> export skipped: marts.routing_weights is empty", file=sys.stderr)
+    elif failed_gates or not built["ok"]:
+        print("\n==> export skipped: a gate or the build failed; the router keeps its last good version",
+              file=sys.stderr)
+    else:
+        started = _step(f"export the weights of {day} to the router")
+        published = export.publish(day, dbt_invocation_id=built["invocation_id"], url=url)
+        _done(started)
+
+    report = None
+    if day is not None:
+        started = _step(f"HTML report for {day}")
+        report = write_report(day, url=url)
+        _done(started)
+
     print("\n==> summary")
     print(f"{'stream':<22}{'lines':>10}{'loaded':>10}{'dupes':>8}{'quarantined':>13}")
     for stream, t in sorted(_landed_totals_by_stream(url).items()):
@@ -69,11 +112,25 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"this run: {landed['totals']['files']} files looked at; landing ok: {landed['ok']}")
     print(f"dbt: {built['models_built']} models built, {built['tests_passed']} tests passed, "
           f"{len(built['failed'])} failed (invocation {built['invocation_id']})")
+    print(f"gates: {len(gate_results) - len(failed_gates)} of {len(gate_results)} passed "
+          f"(audit.gate_results; Data Docs: {gates.data_docs_dir() / 'index.html'})")
+    if published:
+        print(f"exported weights version: {published['weights_version']} ({published['action']}, "
+              f"{published['row_count']} rows) -> router.routing_weights and {published['path']}")
+    else:
+        print("exported weights version: none (nothing published by this run)")
+    print(f"report: {report or 'not written'}")
     print("\nwhere to look:")
     print(f"  marts:   schema marts in {url}  (e.g. psql {url} -c 'select * from marts.tier_confusion_daily limit 5')")
     print("  docs:    make docs  (dbt docs site on http://127.0.0.1:8081)")
     print(f"  landing: {landing}")
-    return 0 if landed["ok"] and built["ok"] else 1
+    return 0 if landed["ok"] and built["ok"] and published and not failed_gates else 1
+
+
+def _newest_weights_day(url: str):
+    with db.connect(url) as conn:
+        exists = conn.execute("select to_regclass('marts.routing_weights') is not null").fetchone()[0]
+        return conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0] if exists else None
 
 
 def _landed_totals_by_stream(url: str) -> dict:

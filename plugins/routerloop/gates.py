@@ -29,7 +29,8 @@ RAW_SUITE_PREFIX = "raw_"
 LANDING_FILES_SUITE = "raw_landed_files"
 WEIGHTS_SUITE = "marts_routing_weights"
 AB_RESULTS_SUITE = "marts_ab_results"
-EXPERIMENTS_SUITE = "reference_experiments"
+AB_SHARES_SUITE = "marts_ab_shares"
+DATA_DOCS_SITE = "routerloop"
 # Tolerance for float comparisons of sums and ratios inside gates.
 FLOAT_TOLERANCE = 1e-9
 
@@ -46,6 +47,8 @@ create table if not exists audit.gate_results (
     data_docs_path text,
     validated_at timestamptz not null default now()
 );
+-- sha256 of the validated rows where the consumer checks it (the weights: routerloop.export.mart_digest)
+alter table audit.gate_results add column if not exists batch_sha256 text;
 create index if not exists gate_results_suite_batch on audit.gate_results (suite, batch, validated_at desc);
 """
 
@@ -67,6 +70,8 @@ class Batch:
     batch_id: str  # what this batch is, e.g. "router_decisions[2026-11-01T00:00,2026-11-02T00:00)"
     query: str
     parameters: dict
+    # Digest of the data the batch stands for, recorded with the result (the export compares it).
+    fingerprint: str | None = None
 
 
 # --------------------------------------------------------------------------- suites as data
@@ -173,11 +178,13 @@ def raw_batches(start: datetime, end: datetime) -> list[Batch]:
         Batch(
             suite=LANDING_FILES_SUITE,
             batch_id=f"landed_files{window}",
+            # The newest ledger row of each path: an unreadable file that landed on a later try passes.
             query=(
-                "select path, stream, status, lines, loaded + duplicates + quarantined as accounted_lines,"
+                "select distinct on (path) path, stream, status, lines,"
+                " loaded + duplicates + quarantined as accounted_lines,"
                 " case when lines > 0 then quarantined::float8 / lines else 0 end as quarantine_rate"
                 f" from raw.landed_files where partition_hour >= '{start.isoformat()}'"
-                f" and partition_hour < '{end.isoformat()}' and status <> 'skipped'"
+                f" and partition_hour < '{end.isoformat()}' order by path, file_id desc"
             ),
             parameters={"bad_line_limit": settings().bad_line_limit},
         )
@@ -185,52 +192,70 @@ def raw_batches(start: datetime, end: datetime) -> list[Batch]:
     return batches
 
 
-def weights_batch(as_of_date: date) -> Batch:
-    """Every strategy x team x tier of the day, with its change against the version the router has now."""
-    from routerloop.export import ensure_router_schema
+def weights_batch_id(as_of_date: date) -> str:
+    return f"routing_weights[{as_of_date.isoformat()}]"
 
-    with db.connect() as conn:
+
+def weights_batch(as_of_date: date, url: str | None = None) -> Batch:
+    """Every strategy x team x tier of the day, with its change against the version the router has now."""
+    from routerloop.export import ensure_router_schema, mart_digest
+
+    with db.connect(url or db.database_url()) as conn:
         ensure_router_schema(conn)
         conn.commit()
+        fingerprint = mart_digest(conn, as_of_date)
     base = float(dbt_var("weights_base"))
     cap = float(dbt_var("weights_step_cap"))
     strategies = ", ".join(f"('{s}')" for s in dbt_var("weight_strategies"))
     tiers = ", ".join(f"('{t}')" for t in contract.TIERS)
     day = as_of_date.isoformat()
-    # The exported version may be several days old: the cap compounds per day since then.
+    # The exported version may be several days older than the candidate: the cap compounds per day
+    # between the two as-of dates (at least one day, e.g. when a day is re-gated after its export).
     query = f"""
         with grid as (
             select s.strategy, t.team_id, tr.tier
             from (values {strategies}) as s (strategy)
             cross join reference.teams as t
             cross join (values {tiers}) as tr (tier)
+            where t.active_from <= '{day}'::date and (t.active_to is null or t.active_to >= '{day}'::date)
         ),
         current_export as (
-            select strategy, team_id, tier, weight as exported_weight, generated_at
-            from router.routing_weights
+            select w.strategy, w.team_id, w.tier, w.weight as exported_weight,
+                greatest(1, '{day}'::date - v.as_of_date) as days_since_export
+            from router.routing_weights as w
+            inner join router.weight_versions as v on w.weights_version = v.weights_version
         ),
         candidate as (
-            select * from marts.routing_weights where as_of_date = '{day}'
+            select * from marts.routing_weights where as_of_date = '{day}'::date
+        ),
+        compared as (
+            select
+                grid.strategy, grid.team_id, grid.tier,
+                candidate.weight,
+                -- a JSON null or an empty object explains nothing: count it as missing
+                nullif(nullif(candidate.rationale, 'null'::jsonb), '{{}}'::jsonb) as rationale,
+                case when candidate.as_of_date is null
+                    then grid.strategy || '/' || grid.team_id || '/' || grid.tier end as missing_row,
+                coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0) as change_ratio,
+                coalesce(current_export.days_since_export, 1) as days_since_export
+            from grid
+            left join candidate using (strategy, team_id, tier)
+            left join current_export using (strategy, team_id, tier)
         )
         select
-            grid.strategy, grid.team_id, grid.tier,
-            candidate.weight, candidate.rationale,
-            coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0) as change_ratio,
+            *,
             greatest(
-                coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0)
-                    - power(1 + {cap}, greatest(1, '{day}'::date - (current_export.generated_at at time zone 'UTC')::date)),
-                power(1 - {cap}, greatest(1, '{day}'::date - (current_export.generated_at at time zone 'UTC')::date))
-                    - coalesce(candidate.weight / nullif(current_export.exported_weight, 0), 1.0),
+                change_ratio - power(1 + {cap}, days_since_export),
+                power(1 - {cap}, days_since_export) - change_ratio,
                 0
             ) as cap_excess
-        from grid
-        left join candidate using (strategy, team_id, tier)
-        left join current_export using (strategy, team_id, tier)
+        from compared
     """
     return Batch(
         suite=WEIGHTS_SUITE,
-        batch_id=f"routing_weights[{day}]",
+        batch_id=weights_batch_id(as_of_date),
         query=query,
+        fingerprint=fingerprint,
         parameters={
             "weight_floor": float(dbt_var("weights_floor_ratio")) * base,
             "weight_ceiling": float(dbt_var("weights_ceiling_ratio")) * base,
@@ -240,22 +265,48 @@ def weights_batch(as_of_date: date) -> Batch:
 
 
 def ab_batches(as_of_date: date) -> list[Batch]:
+    """A/B results of the day: p-values and verdicts per row, and per experiment x metric the variants'
+    traffic shares (present for every experiment that reports that day, summing to 1, one control)."""
     day = as_of_date.isoformat()
+    settle_days = int(dbt_var("ab_settle_days"))
+    # An enabled experiment reports from its first day until ab_settle_days after its last one
+    # (as int_experiment_metrics_accumulated does); a missing experiment shows as a null share_sum.
+    shares = f"""
+        with expected as (
+            select experiment_id
+            from reference.experiments
+            where enabled
+            group by experiment_id
+            having
+                (min(starts_at) at time zone 'UTC')::date <= '{day}'::date
+                and ((min(ends_at) - interval '1 microsecond') at time zone 'UTC')::date + {settle_days}
+                    >= '{day}'::date
+        ),
+        reported as (
+            select
+                experiment_id, metric,
+                sum(traffic_share) as share_sum,
+                sum(case when is_control then 1 else 0 end) as controls
+            from marts.ab_results
+            where as_of_date = '{day}'::date
+            group by experiment_id, metric
+        )
+        select coalesce(reported.experiment_id, expected.experiment_id) as experiment_id,
+            reported.metric, reported.share_sum, reported.controls
+        from expected
+        full outer join reported on expected.experiment_id = reported.experiment_id
+    """
     return [
         Batch(
             suite=AB_RESULTS_SUITE,
             batch_id=f"ab_results[{day}]",
-            query=f"select * from marts.ab_results where as_of_date = '{day}'",
+            query=f"select * from marts.ab_results where as_of_date = '{day}'::date",
             parameters={},
         ),
         Batch(
-            suite=EXPERIMENTS_SUITE,
-            batch_id="experiments",
-            query=(
-                "select experiment_id, sum(traffic_share) as share_sum,"
-                " sum(case when is_control then 1 else 0 end) as controls"
-                " from reference.experiments group by experiment_id"
-            ),
+            suite=AB_SHARES_SUITE,
+            batch_id=f"ab_shares[{day}]",
+            query=shares,
             parameters={"share_sum_min": 1 - FLOAT_TOLERANCE, "share_sum_max": 1 + FLOAT_TOLERANCE},
         ),
     ]
@@ -280,21 +331,12 @@ def validate(batch: Batch, url: str | None = None) -> dict:
         import great_expectations as gx
         from great_expectations.checkpoint import UpdateDataDocsAction
 
-        context = gx.get_context(mode="ephemeral")
-        docs_dir = data_docs_dir()
-        docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(
-            site_name="routerloop",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+        context = _context()
         source = context.data_sources.add_postgres(
             name="warehouse", connection_string=url.replace("postgresql://", "postgresql+psycopg://", 1)
         )
-        asset = source.add_query_asset(name=batch.suite, query=batch.query)
+        # GX accepts only queries that start with SELECT; batches may start with a CTE.
+        asset = source.add_query_asset(name=batch.suite, query=f"SELECT * FROM ({batch.query}) AS gate_batch")
         batch_definition = asset.add_batch_definition_whole_table(name=batch.batch_id)
         suite = context.suites.add(gx.ExpectationSuite(**_suite_kwargs(load_suite(batch.suite))))
         definition = context.validation_definitions.add(
@@ -302,7 +344,7 @@ def validate(batch: Batch, url: str | None = None) -> dict:
         )
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(name=batch.suite, validation_definitions=[definition],
-                          actions=[UpdateDataDocsAction(name="data_docs", site_names=["routerloop"])])
+                          actions=[UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])])
         )
         run = checkpoint.run(expectation_parameters=batch.parameters)
     validation = next(iter(run.run_results.values()))
@@ -329,14 +371,54 @@ def validate(batch: Batch, url: str | None = None) -> dict:
         result["id"] = conn.execute(
             """
             insert into audit.gate_results
-                (suite, batch, success, statistics, failed_expectations, parameters, data_docs_path)
-            values (%s, %s, %s, %s, %s, %s, %s) returning gate_result_id
+                (suite, batch, success, statistics, failed_expectations, parameters, data_docs_path,
+                 batch_sha256)
+            values (%s, %s, %s, %s, %s, %s, %s, %s) returning gate_result_id
             """,
             (result["suite"], result["batch"], result["success"], json.dumps(result["statistics"], default=str),
-             json.dumps(failed, default=str), json.dumps(batch.parameters, default=str), result["data_docs_path"]),
+             json.dumps(failed, default=str), json.dumps(batch.parameters, default=str), result["data_docs_path"],
+             batch.fingerprint),
         ).fetchone()[0]
     log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result["success"] else "FAILED")
     return result
+
+
+def validation_results_dir() -> Path:
+    return settings().report_dir / "gx_validation_results"
+
+
+def _context():
+    """An ephemeral GX context whose validation results persist on disk, so Data Docs list every run.
+
+    Suites, validation definitions and checkpoints stay in memory (the suites' home is expectations/);
+    only the results (and the Data Docs site built from them) accumulate in settings().report_dir.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    config = DataContextConfig(
+        store_backend_defaults=defaults,
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+        data_docs_sites={
+            DATA_DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir())},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
+    config.stores[defaults.validation_results_store_name] = {
+        "class_name": "ValidationResultsStore",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(validation_results_dir())},
+    }
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def _suite_kwargs(suite: dict) -> dict:
@@ -378,16 +460,16 @@ def gate_raw(start: datetime, end: datetime, url: str | None = None, raise_on_fa
 
 
 def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
-    return run_gates([weights_batch(as_of_date), *ab_batches(as_of_date)], url=url,
+    return run_gates([weights_batch(as_of_date, url=url), *ab_batches(as_of_date)], url=url,
                      raise_on_failure=raise_on_failure)
 
 
-def latest_passing_gate(conn, suite: str, batch_id: str) -> int | None:
-    """The id of the newest gate result for this suite and batch, if that newest result passed."""
+def latest_gate_result(conn, suite: str, batch_id: str) -> dict | None:
+    """The newest gate result for this suite and batch (id, success, batch_sha256), if any."""
     _ensure_audit(conn)
     row = conn.execute(
-        "select gate_result_id, success from audit.gate_results where suite = %s and batch = %s"
+        "select gate_result_id, success, batch_sha256 from audit.gate_results where suite = %s and batch = %s"
         " order by validated_at desc, gate_result_id desc limit 1",
         (suite, batch_id),
     ).fetchone()
-    return row[0] if row and row[1] else None
+    return {"id": row[0], "success": row[1], "batch_sha256": row[2]} if row else None

@@ -17,10 +17,19 @@ import pandas as pd
 from routerloop import contract, db
 from routerloop.config import dbt_var, settings
 
-# Trends and the confusion heatmap look back this many days from the report date.
+# Layout of the page: trends look back this many days from the report date; the confusion heatmap
+# sums the last REPORT_CONFUSION_DAYS. The rolling and calibration windows shown are the shortest the
+# marts compute (dbt vars rolling_windows and quality_windows).
 REPORT_TREND_DAYS = 28
 REPORT_CONFUSION_DAYS = 7
-REPORT_ROLLING_WINDOW = 7
+
+
+def _rolling_window() -> int:
+    return min(int(w) for w in dbt_var("rolling_windows"))
+
+
+def _calibration_window() -> int:
+    return min(int(w) for w in dbt_var("quality_windows"))
 
 
 def _query(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
@@ -31,11 +40,21 @@ def _query(conn, sql: str, params: tuple = ()) -> pd.DataFrame:
 
 def _png(fig) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    # No metadata: the default names matplotlib's web site; the page must not point anywhere.
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _date_axis(ax) -> None:
+    import matplotlib.dates as mdates
+
+    low, high = ax.get_xlim()  # in days; whole-day ticks, at most about eight of them
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, -(-int(high - low) // 8))))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    ax.tick_params(axis="x", rotation=45)
 
 
 def _empty(ax, message: str) -> None:
@@ -77,7 +96,7 @@ def plot_reliability(conn, day: date):
         conn,
         "select rule_version, bin, n, mean_confidence, tier_accuracy from marts.confidence_calibration"
         " where as_of_date = %s and window_days = %s order by rule_version, bin",
-        (day, REPORT_ROLLING_WINDOW),
+        (day, _calibration_window()),
     )
     fig, ax = plt.subplots(figsize=(5, 4.2))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
@@ -89,7 +108,7 @@ def plot_reliability(conn, day: date):
     ax.set_ylabel("tier accuracy")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_title(f"Reliability, {REPORT_ROLLING_WINDOW}-day window at {day}")
+    ax.set_title(f"Reliability, {_calibration_window()}-day window at {day}")
     ax.legend(fontsize=8)
     return fig
 
@@ -101,17 +120,17 @@ def plot_sla_csat(conn, day: date):
         conn,
         "select as_of_date, team_id, attainment_rate, csat_mean from marts.team_sla_csat_rolling"
         " where window_days = %s and as_of_date > %s and as_of_date <= %s order by as_of_date",
-        (REPORT_ROLLING_WINDOW, day - timedelta(days=REPORT_TREND_DAYS), day),
+        (_rolling_window(), day - timedelta(days=REPORT_TREND_DAYS), day),
     )
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for team_id, part in df.groupby("team_id"):
         left.plot(part["as_of_date"], part["attainment_rate"].astype(float), label=team_id)
         right.plot(part["as_of_date"], part["csat_mean"].astype(float), label=team_id)
-    left.set_title(f"SLA attainment ({REPORT_ROLLING_WINDOW}-day rolling)")
-    right.set_title(f"CSAT mean ({REPORT_ROLLING_WINDOW}-day rolling)")
+    left.set_title(f"SLA attainment ({_rolling_window()}-day rolling)")
+    right.set_title(f"CSAT mean ({_rolling_window()}-day rolling)")
     for ax in (left, right):
-        ax.tick_params(axis="x", rotation=45)
-    right.legend(fontsize=7, loc="lower left")
+        _date_axis(ax)
+    right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -137,9 +156,9 @@ def plot_weights(conn, day: date):
         ax.axhline(floor, color="red", linestyle=":", label="floor")
         ax.axhline(ceiling, color="red", linestyle="--", label="ceiling")
         ax.axhline(base, color="grey", linewidth=0.8)
-        ax.set_title(f"Weights, strategy {strategy} (mean over tiers; caps drawn)")
-        ax.tick_params(axis="x", rotation=45)
-        ax.legend(fontsize=7)
+        ax.set_title(f"strategy {strategy}: mean weight over tiers", fontsize=10)
+        _date_axis(ax)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
@@ -150,14 +169,14 @@ def plot_ab_lifts(conn, day: date):
         conn,
         "select experiment_id, metric, variant, lift_rel, lift_rel_ci_low, lift_rel_ci_high, verdict"
         " from marts.ab_results where as_of_date = (select max(as_of_date) from marts.ab_results"
-        " where as_of_date <= %s) and not is_control order by experiment_id, metric",
+        " where as_of_date <= %s) and not is_control order by experiment_id, metric, variant",
         (day,),
     )
+    df = df.dropna(subset=["lift_rel", "lift_rel_ci_low", "lift_rel_ci_high"])
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(df), 3) + 1))
     if df.empty:
         _empty(ax, "no A/B results")
         return fig
-    df = df.dropna(subset=["lift_rel"])
     labels = [f"{r.experiment_id}: {r.metric} ({r.variant})" for r in df.itertuples()]
     lift = df["lift_rel"].astype(float).values
     low = lift - df["lift_rel_ci_low"].astype(float).values
@@ -170,28 +189,33 @@ def plot_ab_lifts(conn, day: date):
     return fig
 
 
+# (section id, title, plot): the page shows them in this order.
 SECTIONS = (
-    ("Tier confusion", plot_confusion),
-    ("Reliability curve", plot_reliability),
-    ("SLA attainment and CSAT per team", plot_sla_csat),
-    ("Routing weights per team", plot_weights),
-    ("A/B lifts", plot_ab_lifts),
+    ("tier-confusion", "Tier confusion", plot_confusion),
+    ("reliability", "Reliability curve", plot_reliability),
+    ("sla-csat", "SLA attainment and CSAT per team", plot_sla_csat),
+    ("weights", "Routing weights per team, with floor and ceiling", plot_weights),
+    ("ab-lifts", "A/B lifts with 95 % confidence intervals", plot_ab_lifts),
 )
 
 
+def report_path(day: date, out_dir: Path | None = None) -> Path:
+    return (out_dir or settings().report_dir) / f"routerloop-report-{day}.html"
+
+
 def write_report(day: date, out_dir: Path | None = None, url: str | None = None) -> Path:
-    """Render the report for `day`; return the path of the HTML file."""
+    """Render the report for `day` (one self-contained HTML file, written atomically); return its path."""
     import matplotlib
 
+    from routerloop.export import _write_atomically
+
     matplotlib.use("Agg")
-    out_dir = out_dir or settings().report_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     parts = []
     with db.connect(url or db.database_url()) as conn:
-        for title, plot in SECTIONS:
+        for section_id, title, plot in SECTIONS:
             image = _png(plot(conn, day))
             parts.append(
-                f'<section><h2>{html.escape(title)}</h2>'
+                f'<section id="{section_id}"><h2>{html.escape(title)}</h2>'
                 f'<img alt="{html.escape(title)}" src="data:image/png;base64,{image}"></section>'
             )
     page = (
@@ -200,6 +224,6 @@ def write_report(day: date, out_dir: Path | None = None, url: str | None = None)
         "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}img{max-width:100%}</style>"
         f"</head><body><h1>routerloop report for {day}</h1>{''.join(parts)}</body></html>"
     )
-    path = out_dir / f"routerloop-report-{day}.html"
-    path.write_text(page)
+    path = report_path(day, out_dir)
+    _write_atomically(path, page.encode())
     return path
