@@ -244,6 +244,8 @@ def test_routerloop_core_imports_no_airflow(env):
 def test_check_and_writer_conventions():
     assert _common.is_check_task("raw_gate") and _common.is_check_task("marts.routing_weights.test")
     assert _common.is_check_task("transform.stg_router__decisions.test")
+    assert _common.is_check_task("transform.relationships_ab_results_experiment_id__ref_experiments__test")
+    assert not _common.is_check_task("transform.experiments_seed")
     assert not _common.is_check_task("land_router_decisions")
     assert not _common.is_check_task("marts.latest_test_results.run")
     assert _common.is_writer_task("land_csat_ratings") and _common.is_writer_task("export.publish_weights")

@@ -62,6 +62,8 @@ def _dags_test(day: datetime, warehouse: str, landing: Path, folders: dict):
             "ROUTERLOOP_DBT_MANIFEST_PATH": str(folders["manifest"]),
             "ROUTERLOOP_EXPORT_DIR": str(folders["exports"]),
             "ROUTERLOOP_REPORT_DIR": str(folders["reports"]),
+            # an unexpected failure retries after seconds, not minutes
+            "ROUTERLOOP_AIRFLOW_RETRY_DELAY_SECONDS": "1",
         },
     )
     return result, result.stdout + result.stderr
