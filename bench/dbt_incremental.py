@@ -3,8 +3,11 @@
 Generates `--hours` hours of telemetry holding about `--decisions` decisions (the other streams follow
 in proportion, as the generator simulates them) plus one extra hour, lands the history into a fresh
 database on the warehouse server, times `routerloop build --full-refresh` over the whole project, then
-lands the extra hour and times the incremental build of that hour (vars start/end). Prints both times
-and their ratio. Targets: one incremental hour <= 10 % of a full refresh, and < 60 s.
+lands the extra hour and times the incremental build of that hour (`routerloop build --start --end`).
+Both builds run every model and data test and no unit test (dbt's unit tests check SQL, not data; CI
+runs them). Prints both times, their ratio, and each build's slowest nodes (the run_results.json of each build is
+kept in the dbt target folder as run_results_<phase>.json). Targets: one incremental hour <= 10 % of a
+full refresh, and < 60 s.
 
     .venv/bin/python bench/dbt_incremental.py                     # 5 million decisions (long)
     .venv/bin/python bench/dbt_incremental.py --decisions 500000  # quick look
@@ -59,10 +62,26 @@ def timed(label: str, func, *args, **kwargs):
 def checked_build(**kwargs) -> dict:
     from routerloop.build import build
 
-    result = build(quiet=True, **kwargs)
+    result = build(quiet=True, unit_tests=False, **kwargs)
     if not result["ok"]:
         raise SystemExit(f"dbt build failed: {json.dumps(result['failed'], indent=2, default=str)}")
     return result
+
+
+def slowest_nodes(phase: str, top: int = 12) -> None:
+    """Prints the build's slowest nodes and keeps its run_results.json as run_results_<phase>.json."""
+    target = Path(os.environ["DBT_TARGET_PATH"])
+    results = json.loads((target / "run_results.json").read_text())
+    shutil.copyfile(target / "run_results.json", target / f"run_results_{phase}.json")
+    nodes = sorted(results["results"], key=lambda r: -r["execution_time"])
+    by_kind: dict[str, float] = {}
+    for node in nodes:
+        kind = node["unique_id"].split(".")[0]
+        by_kind[kind] = by_kind.get(kind, 0.0) + node["execution_time"]
+    print(f"  {phase}: {len(nodes)} nodes; summed seconds by kind: "
+          + ", ".join(f"{kind} {seconds:.1f}" for kind, seconds in sorted(by_kind.items())))
+    for node in nodes[:top]:
+        print(f"    {node['execution_time']:7.2f} s  {node['unique_id'].split('.', 2)[-1]}")
 
 
 def checked_land(landing: Path, start: datetime, end: datetime) -> dict:
@@ -107,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"history: {decisions} decisions landed {rows}", flush=True)
 
         _, full_seconds = timed("full refresh (routerloop build --full-refresh)", checked_build, full_refresh=True)
+        slowest_nodes("full_refresh")
         timed("land one more hour", checked_land, landing, history_end, history_end + timedelta(hours=1))
         _, hour_seconds = timed(
             "incremental build of that hour",
             checked_build, start=history_end, end=history_end + timedelta(hours=1),
         )
+        slowest_nodes("incremental")
         ratio = hour_seconds / full_seconds
         print()
         print(f"decisions in history:     {decisions}")

@@ -183,17 +183,31 @@ def test_incremental_runs_keep_the_first_delivery_and_the_latest_state(conn, sta
         with conn.transaction():
             ensure_partitions(conn, "router_decisions", {late_day})
             ensure_partitions(conn, "sla_outcomes", {late_day})
-            changes = {"_loaded_at": "r._loaded_at + interval '2 days'", "_partition_hour": "'2026-11-02T00:00Z'"}
-            moved = ", ".join(f"'{k}', {v}" for k, v in changes.items())
+            # Each late line comes in a file of its own, with its ledger row, as landing writes them.
+            late_files = {
+                stream: conn.execute(
+                    "insert into raw.landed_files (path, stream, partition_hour, size, sha256, started_at, status)"
+                    " values (%s, %s, '2026-11-02T00:00Z', 0, '', now(), 'loaded') returning file_id",
+                    (f"{stream}/dt=2026-11-02/hr=00/late.jsonl", stream),
+                ).fetchone()[0]
+                for stream in ("router_decisions", "sla_outcomes")
+            }
+
+            def moved(stream: str) -> str:
+                changes = {"_loaded_at": "r._loaded_at + interval '2 days'", "_partition_hour": "'2026-11-02T00:00Z'",
+                           "_file_id": str(late_files[stream])}
+                return ", ".join(f"'{k}', {v}" for k, v in changes.items())
+
             conn.execute(
                 f"""insert into raw.router_decisions select (jsonb_populate_record(r, jsonb_build_object(
-                    'channel_id', 'redelivered', {moved}))).*
+                    'channel_id', 'redelivered', {moved("router_decisions")}))).*
                     from raw.router_decisions as r where r.decision_id = %s""",
                 (decision_id,),
             )
             conn.execute(
                 f"""insert into raw.sla_outcomes select (jsonb_populate_record(r, jsonb_build_object(
-                    'outcome', %s::text, 'evaluated_at', r.evaluated_at + interval '1 day', {moved}))).*
+                    'outcome', %s::text, 'evaluated_at', r.evaluated_at + interval '1 day',
+                    {moved("sla_outcomes")}))).*
                     from raw.sla_outcomes as r where r.ticket_id = %s and r.sla_policy = %s
                     order by r.evaluated_at desc limit 1""",
                 (new_outcome, ticket_id, policy),
@@ -208,13 +222,22 @@ def test_incremental_runs_keep_the_first_delivery_and_the_latest_state(conn, sta
             (ticket_id, policy),
         ).fetchall() == [(new_outcome,)]
 
-        snapshot = {m: conn.execute(f"select * from staging.{m} order by 1, 2").fetchall() for m in models}
+        def staged_rows(model: str) -> list[tuple]:
+            """Every column but staged_at, which says when a run wrote the row, not what it holds."""
+            columns = [c for (c,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = 'staging'"
+                " and table_name = %s and column_name <> 'staged_at' order by ordinal_position", (model,)
+            )]
+            return conn.execute(f"select {', '.join(columns)} from staging.{model} order by 1, 2").fetchall()
+
+        snapshot = {m: staged_rows(m) for m in models}
         result = build(full_refresh=True, select=models, url=database_url, quiet=True)
         assert result["ok"], result["failed"]
         for model in models:
-            assert conn.execute(f"select * from staging.{model} order by 1, 2").fetchall() == snapshot[model]
+            assert staged_rows(model) == snapshot[model]
     finally:
         with conn.transaction():
             conn.execute("delete from raw.router_decisions where _partition_hour >= '2026-11-02T00:00Z'")
             conn.execute("delete from raw.sla_outcomes where _partition_hour >= '2026-11-02T00:00Z'")
+            conn.execute("delete from raw.landed_files where path like '%/dt=2026-11-02/hr=00/late.jsonl'")
         build(full_refresh=True, select=models, url=database_url, quiet=True)

@@ -2,8 +2,8 @@
     Helpers of the routing-quality models (int_feedback_linked_to_decisions, int_decisions_labelled_by_feedback
     and the marts built on them).
 
-    An incremental run re-links every feedback created from reprocess_from_date() on, and every feedback
-    that references a decision created from then on. A re-linked feedback changes the labels of its
+    An incremental run of int_feedback_linked_to_decisions re-links the feedback that changes can move
+    and stamps them with linked_at. A re-linked feedback changes the labels of its
     decision and, when its link moved, of the decision it was linked to before
     (int_feedback_linked_to_decisions.superseded_decision_id). These macros name those decisions and
     their dates, so that the downstream models recompute exactly them.
@@ -15,14 +15,11 @@
 {%- endmacro %}
 
 {#-
-    `where`-clause fragment over int_feedback_linked_to_decisions (as `alias`): the feedback whose link
-    or labels this run may have changed: created in the window, or linked to a decision created in it.
+    `where`-clause fragment over int_feedback_linked_to_decisions (as `alias`): the feedback (re)linked
+    since this model's last run (macros/watermarks.sql), whose links or labels may have changed.
 -#}
 {% macro relinked_in_run(alias) -%}
-    (
-        {{ alias }}.created_at >= {{ reprocess_from_timestamp() }}
-        or {{ alias }}.decision_created_at >= {{ reprocess_from_timestamp() }}
-    )
+    {{ alias }}.linked_at > {{ last_run_watermark() }}
 {%- endmacro %}
 
 {#-
@@ -79,8 +76,9 @@
 {%- endmacro %}
 
 {#-
-    Pre-hook of training_samples: empties the decisions this run recomputes: those dated in the window,
-    those whose latest outcome was recorded in it, and the relabelled ones.
+    Pre-hook of training_samples: empties the decisions this run recomputes: those whose decision or
+    outcome changed since its last run (int_decisions_joined_to_outcomes.joined_at), and the relabelled
+    ones.
 -#}
 {% macro delete_training_samples_to_recompute() -%}
     {%- if reprocess_from_date() is not none -%}
@@ -94,9 +92,7 @@
 {% macro training_sample_decision_ids() -%}
     select outcomes.decision_id
     from {{ ref('int_decisions_joined_to_outcomes') }} as outcomes
-    where
-        outcomes.decision_date >= {{ reprocess_from_date() }}
-        or outcomes.outcome_recorded_at >= {{ reprocess_from_timestamp() }}
+    where outcomes.joined_at > {{ last_run_watermark() }}
     union
     {{ relabelled_decision_ids() }}
 {%- endmacro %}

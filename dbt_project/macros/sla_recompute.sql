@@ -5,8 +5,10 @@
 
 {#-
     The first date an incremental SLA run recomputes: reprocess_from_date(), or earlier when a ticket
-    re-evaluated in this run counted on an earlier date before (its superseded_evaluated_date), since
-    the ticket leaves that date. None when the whole history is built.
+    staged since the calling model's last run (macros/watermarks.sql) was re-evaluated off an earlier
+    date (its superseded_evaluated_date): the ticket leaves that date. None when the whole history is
+    built. The calling model records its watermark (post-hook record_watermark) and declares
+    `-- depends_on: {{ ref('stg_support__sla_outcomes') }}`.
 -#}
 {% macro sla_recompute_from_date() -%}
     {%- set from_date = reprocess_from_date() -%}
@@ -14,7 +16,7 @@
         {{ return(none) }}
     {%- else -%}
         {#- One line: it is inlined into other expressions. -#}
-        least({{ from_date }}, (select min(moved.superseded_evaluated_date) from {{ ref('int_sla_outcomes_bucketed') }} as moved where moved.evaluated_date >= {{ from_date }}))
+        least({{ from_date }}, (select min(moved.superseded_evaluated_date) from {{ ref('int_sla_outcomes_bucketed') }} as moved where moved.ticket_id = any(array(select changed.ticket_id from {{ ref('stg_support__sla_outcomes') }} as changed where changed.staged_at > {{ last_run_watermark() | replace('\n', ' ') }}))))
     {%- endif -%}
 {%- endmacro %}
 

@@ -76,11 +76,19 @@ def build(
     extra_vars: dict | None = None,
     url: str | None = None,
     quiet: bool = False,
+    unit_tests: bool | None = None,
 ) -> dict:
-    """`dbt build` for the data interval [start, end); returns ok, invocation_id and per-node results."""
+    """`dbt build` for the data interval [start, end); returns ok, invocation_id and per-node results.
+
+    dbt's unit tests check the SQL, not the data, so (as dbt's guide advises for production) the
+    scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
+    run them. `unit_tests` forces either way.
+    """
     args = ["build", "--vars", json.dumps(interval_vars(start, end, extra_vars))]
     if full_refresh:
         args.append("--full-refresh")
+    if not (unit_tests if unit_tests is not None else start is None or full_refresh):
+        args += ["--exclude-resource-type", "unit_test"]
     if select:
         args += ["--select", *select]
     if exclude:

@@ -85,6 +85,7 @@ def cmd_build(args) -> int:
         end=parse_time(args.end) if args.end else None,
         full_refresh=args.full_refresh,
         select=args.select or None,
+        unit_tests=args.unit_tests,
     )
     return 0 if result["ok"] else 1
 
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="data interval end, passed to dbt as var `end`")
     p.add_argument("--full-refresh", action="store_true")
     p.add_argument("--select", nargs="+")
+    p.add_argument("--unit-tests", action=argparse.BooleanOptionalAction, default=None,
+                   help="run dbt's unit tests (default: only in builds without --start)")
     p.add_argument("--parse", action="store_true",
                    help="only `dbt parse`: write the manifest the daily DAG is rendered from")
     p.set_defaults(func=cmd_build)

@@ -2,8 +2,11 @@
     Every decision with its latest recorded outcome (greatest recorded_at; ties: latest loaded, then
     greatest outcome_id), materialised so that the decision marts re-aggregate whole days from an
     index instead of re-deduplicating staging.
+    An incremental run of a data interval recomputes only the decisions staged since this model's last
+    run, and those with an outcome staged since then (macros/watermarks.sql), and rewrites those that
+    changed.
 -#}
-{%- set from_date = reprocess_from_date() %}
+{%- set changes_only = reads_changes_only() %}
 
 {{
     config(
@@ -15,26 +18,14 @@
             {'columns': ['decision_id'], 'unique': true},
             {'columns': ['decision_date']},
             {'columns': ['outcome_recorded_at']},
+            {'columns': ['joined_at']},
         ],
+        post_hook="{{ record_watermark() }}",
     )
 }}
 
 with
 
--- Each staging view is read once (a view re-deduplicates its whole raw table on every read).
-outcomes as materialized (
-    select
-        decision_id,
-        outcome_id,
-        outcome_positive,
-        outcome_value,
-        recorded_at,
-        loaded_at
-    from {{ ref('stg_router__decision_outcomes') }}
-),
-
--- An incremental run rewrites the decisions of the window and those with an outcome recorded in it
--- (a late outcome changes an older decision).
 decisions as (
     select
         decision_id,
@@ -44,15 +35,38 @@ decisions as (
         confidence,
         latency_ms
     from {{ ref('stg_router__decisions') }}
-    {%- if from_date is not none %}
-    -- On the timestamps (dates >= D, as instants): indexes on the raw times can serve them.
-    where
-        created_at >= ({{ from_date }})::timestamp at time zone 'UTC'
-        or decision_id in (
-            select outcomes.decision_id
-            from outcomes
-            where outcomes.recorded_at >= ({{ from_date }})::timestamp at time zone 'UTC'
-        )
+    {%- if changes_only %}
+    where staged_at > {{ last_run_watermark() }}
+    -- A union, not an `or`: each side uses its own index.
+    union
+    select
+        decision_id,
+        decision_date,
+        rule_version,
+        channel_id,
+        confidence,
+        latency_ms
+    from {{ ref('stg_router__decisions') }}
+    where decision_id = any(array(
+        select changed_outcomes.decision_id
+        from {{ ref('stg_router__decision_outcomes') }} as changed_outcomes
+        where changed_outcomes.staged_at > {{ last_run_watermark() }}
+    ))
+    {%- endif %}
+),
+
+-- Every outcome of those decisions, whenever recorded (through the index on decision_id).
+outcomes as (
+    select
+        decision_id,
+        outcome_id,
+        outcome_positive,
+        outcome_value,
+        recorded_at,
+        loaded_at
+    from {{ ref('stg_router__decision_outcomes') }}
+    {%- if changes_only %}
+    where decision_id in (select decisions.decision_id from decisions)
     {%- endif %}
 ),
 
@@ -64,9 +78,6 @@ latest_outcomes as (
         outcome_value,
         recorded_at
     from outcomes
-    {%- if from_date is not none %}
-    where decision_id in (select decisions.decision_id from decisions)
-    {%- endif %}
     order by decision_id asc, recorded_at desc, loaded_at desc, outcome_id desc
 ),
 
@@ -97,11 +108,22 @@ select
     joined.outcome_id,
     joined.outcome_positive,
     joined.outcome_value,
-    joined.outcome_recorded_at
+    joined.outcome_recorded_at,
+    now() as joined_at
 from joined
-{%- if from_date is not none %}
-left join {{ this }} as stored
-    on joined.decision_id = stored.decision_id
+{%- if changes_only %}
+-- A look-up per decision through the unique index (a join would hash every stored decision).
+left join lateral (
+    select
+        stored.decision_id,
+        stored.outcome_id,
+        stored.outcome_positive,
+        stored.outcome_value,
+        stored.outcome_recorded_at
+    from {{ this }} as stored
+    where stored.decision_id = joined.decision_id
+    limit 1
+) as stored on true
 -- Decisions already stored unchanged are not rewritten (the result is the same).
 where
     stored.decision_id is null

@@ -11,6 +11,7 @@
         unique_key=['decision_id'],
         on_schema_change='fail',
         pre_hook="{{ delete_relabelled('decision_id') }}",
+        post_hook="{{ record_watermark() }}",
         indexes=[
             {'columns': ['decision_id'], 'unique': true},
             {'columns': ['decision_date']},

@@ -4,9 +4,9 @@
     histogram bucket: the rolling marts find exact percentiles from bucket counts, then sort only the
     values of the bucket that holds the wanted rank.
 -#}
-{%- set from_date = reprocess_from_date() %}
+{%- set changes_only = reads_changes_only() %}
 {#- The row this run replaces exists only in an incremental run. -#}
-{%- set previous_date = 'previous.evaluated_date' if from_date is not none else 'cast(null as date)' %}
+{%- set previous_date = 'previous.evaluated_date' if changes_only else 'cast(null as date)' %}
 
 {{
     config(
@@ -20,6 +20,7 @@
             {'columns': ['team_id', 'resolve_bucket', 'evaluated_date', 'resolve_minutes']},
             {'columns': ['agent_id', 'resolve_bucket', 'evaluated_date', 'resolve_minutes']},
         ],
+        post_hook="{{ record_watermark() }}",
     )
 }}
 
@@ -35,9 +36,9 @@ outcomes as (
         evaluated_date,
         resolve_minutes::double precision as resolve_minutes
     from {{ ref('stg_support__sla_outcomes') }}
-    {%- if from_date is not none %}
-    -- On the timestamp (evaluated_date >= D, as an instant): an index on the raw time can serve it.
-    where evaluated_at >= ({{ from_date }})::timestamp at time zone 'UTC'
+    {%- if changes_only %}
+    -- The evaluations staged since this model's last run (macros/watermarks.sql).
+    where staged_at > {{ last_run_watermark() }}
     {%- endif %}
 )
 
@@ -55,12 +56,22 @@ select
         when {{ previous_date }} < outcomes.evaluated_date then {{ previous_date }}
     end as superseded_evaluated_date
 from outcomes
-{%- if from_date is not none %}
-left join {{ this }} as previous
-    on
-        outcomes.ticket_id = previous.ticket_id
-        and outcomes.sla_policy = previous.sla_policy
--- Rows of the window that are already stored unchanged are not rewritten (the result is the same).
+{%- if changes_only %}
+-- The row stored before this run, looked up through the unique index.
+left join lateral (
+    select
+        stored.ticket_id,
+        stored.team_id,
+        stored.agent_id,
+        stored.outcome,
+        stored.evaluated_date,
+        stored.resolve_minutes
+    from {{ this }} as stored
+    where stored.ticket_id = outcomes.ticket_id and stored.sla_policy = outcomes.sla_policy
+    order by stored.ticket_id
+    limit 1
+) as previous on true
+-- Rows already stored unchanged are not rewritten (the result is the same).
 where
     previous.ticket_id is null
     or (previous.team_id, previous.agent_id, previous.outcome, previous.evaluated_date, previous.resolve_minutes)

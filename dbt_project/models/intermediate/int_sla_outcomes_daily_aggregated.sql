@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {#-
     SLA outcomes per UTC evaluation date, team and agent: the additive parts of the rolling SLA figures.
 -#}
@@ -9,6 +10,7 @@
         on_schema_change='fail',
         indexes=[{'columns': ['evaluated_date']}],
         pre_hook="{{ delete_sla_dates_to_recompute() }}",
+        post_hook="{{ record_watermark() }}",
     )
 }}
 

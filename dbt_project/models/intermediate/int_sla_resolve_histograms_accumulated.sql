@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {#-
     Running totals of resolved SLA outcomes per (team, agent, resolution-time bucket) up to each UTC
     evaluation date, with a row on every date from the pair's first resolution on. A window's
@@ -23,6 +24,7 @@
         on_schema_change='fail',
         indexes=[{'columns': ['evaluated_date', 'team_id', 'agent_id', 'resolve_bucket']}],
         pre_hook="{{ delete_sla_dates_to_recompute() }}",
+        post_hook="{{ record_watermark() }}",
     )
 }}
 

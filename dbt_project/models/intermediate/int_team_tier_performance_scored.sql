@@ -10,16 +10,15 @@
             its latest SLA evaluation; ratings of tickets without one have no tier and do not count);
       mttr: per resolved SLA outcome, median / (median + minutes) with the tier's median resolution time
             over the window: 1 when instant, 0.5 at the median, towards 0 when slow.
-    Incremental: a run recomputes the as-of dates from reprocess_from_date() on, reading only the
-    outcomes those dates' windows can see; a full refresh computes every date (the same rows).
+    Incremental: a run of a data interval recomputes, from reprocess_from_date() on, exactly the as-of
+    dates whose window holds a row of int_team_tier_outcomes_daily_aggregated written (changed) after
+    the date was last computed (inputs_computed_at), and the dates not computed yet. Earlier dates keep
+    the scores computed while they were in the reprocess window, like the weights exported from them;
+    a full refresh, or a run without `start` (after a settings change, say), computes every date.
 -#}
 {%- set window_days = var('weights_window_days') | int %}
 {%- set half_life = var('weights_half_life_days') | float %}
 {%- set pseudo_count = var('weights_prior_pseudo_count') | float %}
-{%- set from_date = reprocess_from_date() %}
-{#- The earliest event date any recomputed as-of date's window reaches. #}
-{%- set events_from = none if from_date is none else '(' ~ from_date ~ ') - ' ~ (window_days - 1) %}
-
 {{
     config(
         materialized='incremental',
@@ -32,22 +31,8 @@
 
 with
 
-sla_outcomes as (
-    select * from {{ ref('stg_support__sla_outcomes') }}
-),
-
-csat_ratings as (
-    select * from {{ ref('stg_support__csat_ratings') }}
-    {%- if events_from is not none %}
-    where submitted_at >= ({{ events_from }})::timestamp at time zone 'UTC'
-    {%- endif %}
-),
-
-sla_outcomes_in_scope as (
-    select * from sla_outcomes
-    {%- if events_from is not none %}
-    where evaluated_at >= ({{ events_from }})::timestamp at time zone 'UTC'
-    {%- endif %}
+daily as (
+    select * from {{ ref('int_team_tier_outcomes_daily_aggregated') }}
 ),
 
 teams as (
@@ -58,63 +43,13 @@ tiers as (
     select distinct tier from {{ ref('sla_policies') }}
 ),
 
-sla_events as (
-    select
-        evaluated_date as event_date,
-        team_id,
-        tier,
-        resolve_minutes,
-        case outcome
-            when 'attained' then 1.0
-            when 'warn' then 0.5
-            when 'breach' then 0.0
-        end::double precision as sla_points
-    from sla_outcomes_in_scope
-),
-
-ticket_tiers as (
-    select distinct on (ticket_id)
-        ticket_id,
-        tier
-    from sla_outcomes
-    {%- if events_from is not none %}
-    where ticket_id in (select csat_ratings.ticket_id from csat_ratings)
-    {%- endif %}
-    order by ticket_id asc, evaluated_at desc, sla_policy asc
-),
-
-csat_events as (
-    select
-        csat_ratings.submitted_date as event_date,
-        csat_ratings.team_id,
-        ticket_tiers.tier,
-        case
-            when csat_ratings.rating >= {{ var('csat_satisfied_min_rating') | int }} then 1.0 else 0.0
-        end::double precision as satisfied
-    from csat_ratings
-    inner join ticket_tiers on csat_ratings.ticket_id = ticket_tiers.ticket_id
-),
-
-sla_bounds as (
-    select
-        min(event_date) as first_date,
-        max(event_date) as last_date
-    from sla_events
-),
-
-csat_bounds as (
-    select
-        min(event_date) as first_date,
-        max(event_date) as last_date
-    from csat_events
-),
-
+-- The first to the last date holding an SLA evaluation or a CSAT rating (zero rows hold neither).
 date_bounds as (
     select
-        least(sla_bounds.first_date, csat_bounds.first_date) as first_date,
-        greatest(sla_bounds.last_date, csat_bounds.last_date) as last_date
-    from sla_bounds
-    cross join csat_bounds
+        min(event_date) as first_date,
+        max(event_date) as last_date
+    from daily
+    where outcomes > 0 or csat_responses > 0
 ),
 
 as_of_dates as (
@@ -125,9 +60,32 @@ as_of_dates as (
     ) }}
 ),
 
+-- The newest input row of each as-of date's window: the version of what the date is computed from.
+as_of_versions as (
+    select
+        as_of_dates.as_of_date,
+        max(daily.computed_at) as inputs_computed_at
+    from as_of_dates
+    inner join daily
+        on daily.event_date between as_of_dates.as_of_date - {{ window_days - 1 }} and as_of_dates.as_of_date
+    group by as_of_dates.as_of_date
+),
+
 as_of_dates_to_compute as (
-    select as_of_date from as_of_dates
-    where {{ in_reprocess_window('as_of_date') }}
+    select
+        as_of_date,
+        inputs_computed_at
+    from as_of_versions
+    {%- if reprocess_from_date() is not none %}
+    where
+        as_of_date >= {{ reprocess_from_date() }}
+        and not exists (
+            select from {{ this }} as computed
+            where
+                computed.as_of_date = as_of_versions.as_of_date
+                and computed.inputs_computed_at >= as_of_versions.inputs_computed_at
+        )
+    {%- endif %}
 ),
 
 sla_daily as (
@@ -135,10 +93,10 @@ sla_daily as (
         event_date,
         team_id,
         tier,
-        count(*) as outcomes,
-        sum(sla_points) as sla_points
-    from sla_events
-    group by event_date, team_id, tier
+        outcomes,
+        sla_points
+    from daily
+    where outcomes > 0
 ),
 
 csat_daily as (
@@ -146,10 +104,10 @@ csat_daily as (
         event_date,
         team_id,
         tier,
-        count(*) as responses,
-        sum(satisfied) as satisfied
-    from csat_events
-    group by event_date, team_id, tier
+        csat_responses as responses,
+        csat_satisfied::double precision as satisfied
+    from daily
+    where csat_responses > 0
 ),
 
 -- Daily sums of every team x tier in each as-of date's window, with the decay weight of their date.
@@ -185,49 +143,60 @@ csat_in_window as (
         on csat_daily.event_date between as_of_dates.as_of_date - {{ window_days - 1 }} and as_of_dates.as_of_date
 ),
 
-resolved_in_window as (
+-- The days of each as-of date's window that hold resolutions, with their decay weight.
+resolved_days_in_window as materialized (
     select
         as_of_dates.as_of_date,
-        sla_events.team_id,
-        sla_events.tier,
-        sla_events.resolve_minutes,
+        daily.team_id,
+        daily.tier,
+        daily.resolve_minutes,
         power(
             2.0::double precision,
-            -(as_of_dates.as_of_date - sla_events.event_date) / {{ half_life }}::double precision
+            -(as_of_dates.as_of_date - daily.event_date) / {{ half_life }}::double precision
         ) as decay
     from as_of_dates_to_compute as as_of_dates
-    inner join sla_events
-        on sla_events.event_date between as_of_dates.as_of_date - {{ window_days - 1 }} and as_of_dates.as_of_date
-    where sla_events.resolve_minutes is not null
+    inner join daily
+        on daily.event_date between as_of_dates.as_of_date - {{ window_days - 1 }} and as_of_dates.as_of_date
+    where cardinality(daily.resolve_minutes) > 0
 ),
 
-tier_medians as (
+tier_medians as materialized (
     select
-        as_of_date,
-        tier,
-        percentile_cont(0.5) within group (order by resolve_minutes) as median_resolve_minutes
-    from resolved_in_window
-    group by as_of_date, tier
+        resolved_days_in_window.as_of_date,
+        resolved_days_in_window.tier,
+        percentile_cont(0.5) within group (order by resolved.resolve_minutes) as median_resolve_minutes
+    from resolved_days_in_window
+    cross join lateral unnest(resolved_days_in_window.resolve_minutes) as resolved (resolve_minutes)
+    group by resolved_days_in_window.as_of_date, resolved_days_in_window.tier
 ),
 
--- Resolution speed relative to the tier median: 1 / (1 + minutes / median), 1 for no time at all.
-resolved_speed as (
+-- Per day: the sum of the resolution speeds relative to the tier median, 1 / (1 + minutes / median),
+-- 1 for no time at all (or a negative one).
+resolved_day_speeds as (
     select
-        resolved_in_window.as_of_date,
-        resolved_in_window.team_id,
-        resolved_in_window.tier,
-        resolved_in_window.decay,
-        case
-            when greatest(resolved_in_window.resolve_minutes, 0.0) = 0.0 then 1.0
-            else
-                tier_medians.median_resolve_minutes
-                / (tier_medians.median_resolve_minutes + resolved_in_window.resolve_minutes)
-        end as speed
-    from resolved_in_window
+        resolved_days_in_window.as_of_date,
+        resolved_days_in_window.team_id,
+        resolved_days_in_window.tier,
+        resolved_days_in_window.decay,
+        cardinality(resolved_days_in_window.resolve_minutes) as resolutions,
+        day_speeds.speed_sum
+    from resolved_days_in_window
     inner join tier_medians
         on
-            resolved_in_window.as_of_date = tier_medians.as_of_date
-            and resolved_in_window.tier = tier_medians.tier
+            resolved_days_in_window.as_of_date = tier_medians.as_of_date
+            and resolved_days_in_window.tier = tier_medians.tier
+    cross join lateral (
+        select
+            sum(
+                case
+                    when greatest(resolved.resolve_minutes, 0.0) = 0.0 then 1.0
+                    else
+                        tier_medians.median_resolve_minutes
+                        / (tier_medians.median_resolve_minutes + resolved.resolve_minutes)
+                end
+            ) as speed_sum
+        from unnest(resolved_days_in_window.resolve_minutes) as resolved (resolve_minutes)
+    ) as day_speeds
 ),
 
 sla_by_team as (
@@ -259,10 +228,10 @@ mttr_by_team as (
         as_of_date,
         team_id,
         tier,
-        count(*) as resolved_outcomes,
-        sum(decay) as mttr_weight,
-        sum(speed * decay) as mttr_weighted_sum
-    from resolved_speed
+        sum(resolutions) as resolved_outcomes,
+        sum(resolutions * decay) as mttr_weight,
+        sum(speed_sum * decay) as mttr_weighted_sum
+    from resolved_day_speeds
     group by as_of_date, team_id, tier
 ),
 
@@ -298,7 +267,8 @@ grid as (
     select
         as_of_dates.as_of_date,
         teams.team_id,
-        tiers.tier
+        tiers.tier,
+        as_of_dates.inputs_computed_at
     from as_of_dates_to_compute as as_of_dates
     cross join teams
     cross join tiers
@@ -321,7 +291,8 @@ combined as (
         tier_medians.median_resolve_minutes as tier_median_resolve_minutes,
         coalesce(mttr_by_team.mttr_weight, 0.0) as mttr_effective_n,
         coalesce(mttr_by_team.mttr_weighted_sum, 0.0) as mttr_weighted_sum,
-        mttr_priors.mttr_prior
+        mttr_priors.mttr_prior,
+        grid.inputs_computed_at
     from grid
     left join sla_by_team
         on
@@ -371,7 +342,8 @@ final as (
         mttr_weighted_sum / nullif(mttr_effective_n, 0.0) as mttr_raw,
         mttr_prior,
         (mttr_weighted_sum + {{ pseudo_count }} * mttr_prior)
-        / nullif(mttr_effective_n + {{ pseudo_count }}, 0.0) as mttr_shrunk
+        / nullif(mttr_effective_n + {{ pseudo_count }}, 0.0) as mttr_shrunk,
+        inputs_computed_at
     from combined
 )
 

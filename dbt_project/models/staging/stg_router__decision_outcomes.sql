@@ -5,7 +5,13 @@
         incremental_strategy='delete+insert',
         unique_key=['outcome_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['outcome_id'], 'unique': true}],
+        indexes=[
+            {'columns': ['outcome_id'], 'unique': true},
+            {'columns': ['decision_id']},
+            {'columns': ['recorded_at']},
+            {'columns': ['file_id']},
+            {'columns': ['staged_at']},
+        ],
     )
 }}
 
@@ -13,7 +19,7 @@ with
 
 source as (
     select * from {{ source('router', 'decision_outcomes') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('decision_outcomes') }}
 ),
 
 renamed as (
@@ -33,7 +39,7 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['outcome_id']) }}
+    {{ with_current_rows('renamed', ['outcome_id'], ['loaded_at', 'file_id', 'line_number']) }}
 ),
 
 deduplicated as (
@@ -58,7 +64,8 @@ final as (
         notes,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from deduplicated
     where delivery_rank = 1
 )

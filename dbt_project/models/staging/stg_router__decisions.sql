@@ -5,7 +5,13 @@
         incremental_strategy='delete+insert',
         unique_key=['decision_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['decision_id'], 'unique': true}, {'columns': ['created_at']}],
+        indexes=[
+            {'columns': ['decision_id'], 'unique': true},
+            {'columns': ['created_at']},
+            {'columns': ['channel_id', 'conversation_id', 'thread_id', 'created_at', 'decision_id']},
+            {'columns': ['file_id']},
+            {'columns': ['staged_at']},
+        ],
     )
 }}
 
@@ -13,7 +19,7 @@ with
 
 source as (
     select * from {{ source('router', 'router_decisions') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('router_decisions') }}
 ),
 
 renamed as (
@@ -45,7 +51,7 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['decision_id']) }}
+    {{ with_current_rows('renamed', ['decision_id'], ['loaded_at', 'file_id', 'line_number']) }}
 ),
 
 deduplicated as (
@@ -82,7 +88,8 @@ final as (
         decision_date,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from deduplicated
     where delivery_rank = 1
 )

@@ -5,7 +5,15 @@
         incremental_strategy='delete+insert',
         unique_key=['feedback_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['feedback_id'], 'unique': true}, {'columns': ['created_at']}],
+        indexes=[
+            {'columns': ['feedback_id'], 'unique': true},
+            {'columns': ['created_at']},
+            {'columns': ['decision_id']},
+            {'columns': ['linked_decision_id']},
+            {'columns': ['channel_id', 'conversation_id', 'thread_id', 'created_at']},
+            {'columns': ['file_id']},
+            {'columns': ['staged_at']},
+        ],
     )
 }}
 
@@ -13,7 +21,7 @@ with
 
 source as (
     select * from {{ source('router', 'router_feedback') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('router_feedback') }}
 ),
 
 renamed as (
@@ -41,7 +49,7 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['feedback_id']) }}
+    {{ with_current_rows('renamed', ['feedback_id'], ['loaded_at', 'file_id', 'line_number']) }}
 ),
 
 deduplicated as (
@@ -74,7 +82,8 @@ final as (
         needs_review,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from deduplicated
     where delivery_rank = 1
 )

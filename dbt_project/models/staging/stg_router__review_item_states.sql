@@ -10,7 +10,7 @@
         incremental_strategy='delete+insert',
         unique_key=['review_id', 'updated_at'],
         on_schema_change='fail',
-        indexes=[{'columns': ['review_id', 'updated_at'], 'unique': true}],
+        indexes=[{'columns': ['review_id', 'updated_at'], 'unique': true}, {'columns': ['file_id']}, {'columns': ['staged_at']}],
     )
 }}
 
@@ -18,7 +18,7 @@ with
 
 source as (
     select * from {{ source('router', 'router_review_queue') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('router_review_queue') }}
 ),
 
 renamed as (
@@ -40,7 +40,12 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['review_id', 'updated_at']) }}
+    {{ with_current_rows(
+        'renamed',
+        ['review_id', 'updated_at'],
+        ['loaded_at', 'file_id', 'line_number'],
+        descending=true
+    ) }}
 ),
 
 deduplicated as (
@@ -67,7 +72,8 @@ final as (
         resolution,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from deduplicated
     where delivery_rank = 1
 )

@@ -9,7 +9,7 @@
         incremental_strategy='delete+insert',
         unique_key=['review_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['review_id'], 'unique': true}, {'columns': ['updated_at']}],
+        indexes=[{'columns': ['review_id'], 'unique': true}, {'columns': ['updated_at']}, {'columns': ['file_id']}, {'columns': ['staged_at']}],
     )
 }}
 
@@ -17,7 +17,7 @@ with
 
 source as (
     select * from {{ source('router', 'router_review_queue') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('router_review_queue') }}
 ),
 
 renamed as (
@@ -39,7 +39,12 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['review_id']) }}
+    {{ with_current_rows(
+        'renamed',
+        ['review_id'],
+        ['updated_at', 'loaded_at', 'file_id', 'line_number'],
+        descending=true
+    ) }}
 ),
 
 current_state as (
@@ -66,7 +71,8 @@ final as (
         resolution,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from current_state
     where state_rank = 1
 )

@@ -5,7 +5,13 @@
         incremental_strategy='delete+insert',
         unique_key=['rating_id'],
         on_schema_change='fail',
-        indexes=[{'columns': ['rating_id'], 'unique': true}, {'columns': ['submitted_at']}],
+        indexes=[
+            {'columns': ['rating_id'], 'unique': true},
+            {'columns': ['submitted_at']},
+            {'columns': ['ticket_id']},
+            {'columns': ['file_id']},
+            {'columns': ['staged_at']},
+        ],
     )
 }}
 
@@ -13,7 +19,7 @@ with
 
 source as (
     select * from {{ source('support', 'csat_ratings') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('csat_ratings') }}
 ),
 
 renamed as (
@@ -35,7 +41,7 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['rating_id']) }}
+    {{ with_current_rows('renamed', ['rating_id'], ['loaded_at', 'file_id', 'line_number']) }}
 ),
 
 deduplicated as (
@@ -62,7 +68,8 @@ final as (
         submitted_date,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from deduplicated
     where delivery_rank = 1
 )

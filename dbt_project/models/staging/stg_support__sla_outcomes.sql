@@ -9,7 +9,7 @@
         incremental_strategy='delete+insert',
         unique_key=['ticket_id', 'sla_policy'],
         on_schema_change='fail',
-        indexes=[{'columns': ['ticket_id', 'sla_policy'], 'unique': true}, {'columns': ['evaluated_at']}],
+        indexes=[{'columns': ['ticket_id', 'sla_policy'], 'unique': true}, {'columns': ['evaluated_at']}, {'columns': ['file_id']}, {'columns': ['staged_at']}],
     )
 }}
 
@@ -17,7 +17,7 @@ with
 
 source as (
     select * from {{ source('support', 'sla_outcomes') }}
-    where {{ raw_partitions_in_reprocess_window() }}
+    where {{ raw_rows_to_stage('sla_outcomes') }}
 ),
 
 renamed as (
@@ -43,7 +43,12 @@ renamed as (
 ),
 
 candidates as (
-    {{ with_current_rows('renamed', ['ticket_id', 'sla_policy']) }}
+    {{ with_current_rows(
+        'renamed',
+        ['ticket_id', 'sla_policy'],
+        ['evaluated_at', 'loaded_at', 'file_id', 'line_number'],
+        descending=true
+    ) }}
 ),
 
 latest_evaluation as (
@@ -74,7 +79,8 @@ final as (
         resolve_minutes,
         loaded_at,
         file_id,
-        line_number
+        line_number,
+        now() as staged_at
     from latest_evaluation
     where evaluation_rank = 1
 )

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_router__review_items') }}
 {{
     config(
         materialized='incremental',
@@ -28,6 +29,18 @@ states as (
         lead(updated_at) over (partition by review_id order by updated_at) as next_updated_at,
         row_number() over (partition by review_id order by updated_at) as state_number
     from {{ ref('stg_router__review_item_states') }}
+    {%- if from_date is not none %}
+    -- Only the items that can count on a recomputed date: those updated or resolved in the window, and
+    -- those still open (stg_router__review_items holds each item's latest state).
+    where review_id in (
+        select current_items.review_id
+        from {{ ref('stg_router__review_items') }} as current_items
+        where
+            current_items.updated_at >= ({{ from_date }})::timestamp at time zone 'UTC'
+            or current_items.resolved_at >= ({{ from_date }})::timestamp at time zone 'UTC'
+            or current_items.status = 'open'
+    )
+    {%- endif %}
 ),
 
 bounds as (

@@ -6,6 +6,7 @@
         unique_key=['decision_date', 'channel_id', 'rule_version', 'expected_action', 'predicted_action'],
         on_schema_change='fail',
         pre_hook="{{ delete_relabelled('decision_date') }}",
+        post_hook="{{ record_watermark() }}",
         indexes=[
             {
                 'columns': ['decision_date', 'channel_id', 'rule_version', 'expected_action', 'predicted_action'],

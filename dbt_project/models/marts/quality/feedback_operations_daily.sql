@@ -5,6 +5,7 @@
         unique_key=['feedback_date', 'channel_id', 'source'],
         on_schema_change='fail',
         indexes=[{'columns': ['feedback_date', 'channel_id', 'source'], 'unique': true}],
+        post_hook="{{ record_watermark() }}",
     )
 }}
 

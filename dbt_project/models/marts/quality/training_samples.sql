@@ -6,6 +6,7 @@
         unique_key=['decision_id'],
         on_schema_change='fail',
         pre_hook="{{ delete_training_samples_to_recompute() }}",
+        post_hook="{{ record_watermark() }}",
         indexes=[
             {'columns': ['decision_id'], 'unique': true},
             {'columns': ['decision_date']},

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {{
     config(
         materialized='incremental',
@@ -5,6 +6,7 @@
         unique_key=['as_of_date', 'window_days', 'team_id'],
         on_schema_change='fail',
         pre_hook='set local jit = off',
+        post_hook="{{ record_watermark() }}",
         indexes=[{'columns': ['as_of_date', 'window_days', 'team_id'], 'unique': true}],
     )
 }}
