@@ -2,12 +2,13 @@
     The inputs of the weight scores per event date x team x tier: SLA outcomes (on their
     evaluated_date), their resolution times, and CSAT ratings (on their submitted_date, in the tier of
     their ticket's latest SLA evaluation; ratings of tickets without one do not count).
-    An incremental run of a data interval recomputes the dates whose items changed since its last run
-    (macros/watermarks.sql): the dates of the SLA outcomes and CSAT ratings staged since then, the
-    dates re-evaluated tickets left (int_sla_outcomes_bucketed.superseded_evaluated_date), and the
-    dates of the ratings of re-evaluated tickets (their tier may change). It writes only the rows whose
-    values changed, stamped with the writing transaction's now() (computed_at); a row whose items all
-    left holds zeros.
+    An incremental run of a data interval recomputes, from the items changed since its last run
+    (macros/watermarks.sql), the SLA columns of the dates of the SLA outcomes staged since then and of
+    the dates re-evaluated tickets left (int_sla_outcomes_bucketed.superseded_evaluated_date), and the
+    CSAT columns of the dates of the ratings staged since then and of the ratings of re-evaluated
+    tickets (their tier may change); the other columns keep their stored values. It writes only the
+    rows whose values changed, stamped with the writing transaction's now() (computed_at); a row whose
+    items all left holds zeros.
     int_team_tier_performance_scored recomputes exactly the as-of dates whose window holds a newer row.
 -#}
 -- depends_on: {{ ref('int_sla_outcomes_bucketed') }}
@@ -37,7 +38,7 @@ changed_sla_outcomes as materialized (
     where staged_at > {{ last_run_watermark() }}
 ),
 
-recompute_dates as materialized (
+sla_dates as materialized (
     select evaluated_date as event_date from changed_sla_outcomes
     union
     select moved.superseded_evaluated_date as event_date
@@ -45,7 +46,9 @@ recompute_dates as materialized (
     where
         moved.ticket_id = any(array(select changed_sla_outcomes.ticket_id from changed_sla_outcomes))
         and moved.superseded_evaluated_date is not null
-    union
+),
+
+csat_dates as materialized (
     select submitted_date as event_date
     from {{ ref('stg_support__csat_ratings') }}
     where staged_at > {{ last_run_watermark() }}
@@ -58,9 +61,6 @@ recompute_dates as materialized (
 
 sla_outcomes as (
     select
-        ticket_id,
-        sla_policy,
-        evaluated_at,
         evaluated_date,
         team_id,
         tier,
@@ -70,8 +70,8 @@ sla_outcomes as (
     {%- if changes_only %}
     -- From the first recomputed date on, through the index on evaluated_at.
     where
-        evaluated_at >= (select min(recompute_dates.event_date) from recompute_dates)::timestamp at time zone 'UTC'
-        and evaluated_date = any(array(select recompute_dates.event_date from recompute_dates))
+        evaluated_at >= (select min(sla_dates.event_date) from sla_dates)::timestamp at time zone 'UTC'
+        and evaluated_date = any(array(select sla_dates.event_date from sla_dates))
     {%- endif %}
 ),
 
@@ -84,8 +84,8 @@ csat_ratings as (
     from {{ ref('stg_support__csat_ratings') }}
     {%- if changes_only %}
     where
-        submitted_at >= (select min(recompute_dates.event_date) from recompute_dates)::timestamp at time zone 'UTC'
-        and submitted_date = any(array(select recompute_dates.event_date from recompute_dates))
+        submitted_at >= (select min(csat_dates.event_date) from csat_dates)::timestamp at time zone 'UTC'
+        and submitted_date = any(array(select csat_dates.event_date from csat_dates))
     {%- endif %}
 ),
 
@@ -131,7 +131,8 @@ csat_daily as (
     group by csat_ratings.submitted_date, csat_ratings.team_id, ticket_tiers.tier
 ),
 
-computed as (
+-- The whole history (a full build).
+full_build as (
     select
         coalesce(sla_daily.event_date, csat_daily.event_date) as event_date,
         coalesce(sla_daily.team_id, csat_daily.team_id) as team_id,
@@ -149,54 +150,117 @@ computed as (
             and sla_daily.tier = csat_daily.tier
 ),
 
-candidates as (
-    select * from computed
-    {%- if changes_only %}
-    union all
-    -- Stored rows of the recomputed dates that no item holds any more become zero rows.
+{%- if changes_only %}
+
+-- Every key of a recomputed date: computed now or stored before (a stored key no item holds any more
+-- gets zeros in the recomputed columns).
+recomputed_keys as (
+    select
+        event_date,
+        team_id,
+        tier
+    from sla_daily
+    union
+    select
+        event_date,
+        team_id,
+        tier
+    from csat_daily
+    union
     select
         stored.event_date,
         stored.team_id,
-        stored.tier,
-        0::bigint as outcomes,
-        0.0::double precision as sla_points,
-        '{}'::double precision[] as resolve_minutes,
-        0::bigint as csat_responses,
-        0::bigint as csat_satisfied
+        stored.tier
     from {{ this }} as stored
     where
-        stored.event_date = any(array(select recompute_dates.event_date from recompute_dates))
-        and not exists (
-            select from computed
-            where
-                computed.event_date = stored.event_date
-                and computed.team_id = stored.team_id
-                and computed.tier = stored.tier
-        )
-    {%- endif %}
+        stored.event_date = any(array(select sla_dates.event_date from sla_dates))
+        or stored.event_date = any(array(select csat_dates.event_date from csat_dates))
+),
+
+computed as (
+    select
+        recomputed_keys.event_date,
+        recomputed_keys.team_id,
+        recomputed_keys.tier,
+        recomputed_keys.event_date in (select sla_dates.event_date from sla_dates) as sla_recomputed,
+        recomputed_keys.event_date in (select csat_dates.event_date from csat_dates) as csat_recomputed,
+        sla_daily.outcomes as new_outcomes,
+        sla_daily.sla_points as new_sla_points,
+        sla_daily.resolve_minutes as new_resolve_minutes,
+        csat_daily.csat_responses as new_csat_responses,
+        csat_daily.csat_satisfied as new_csat_satisfied,
+        stored.outcomes as stored_outcomes,
+        stored.sla_points as stored_sla_points,
+        stored.resolve_minutes as stored_resolve_minutes,
+        stored.csat_responses as stored_csat_responses,
+        stored.csat_satisfied as stored_csat_satisfied
+    from recomputed_keys
+    left join sla_daily
+        on
+            recomputed_keys.event_date = sla_daily.event_date
+            and recomputed_keys.team_id = sla_daily.team_id
+            and recomputed_keys.tier = sla_daily.tier
+    left join csat_daily
+        on
+            recomputed_keys.event_date = csat_daily.event_date
+            and recomputed_keys.team_id = csat_daily.team_id
+            and recomputed_keys.tier = csat_daily.tier
+    left join {{ this }} as stored
+        on
+            recomputed_keys.event_date = stored.event_date
+            and recomputed_keys.team_id = stored.team_id
+            and recomputed_keys.tier = stored.tier
+),
+
+merged as (
+    select
+        event_date,
+        team_id,
+        tier,
+        case
+            when sla_recomputed then coalesce(new_outcomes, 0) else coalesce(stored_outcomes, 0)
+        end::bigint as outcomes,
+        case
+            when sla_recomputed then coalesce(new_sla_points, 0.0) else coalesce(stored_sla_points, 0.0)
+        end::double precision as sla_points,
+        case
+            when sla_recomputed then coalesce(new_resolve_minutes, '{}') else coalesce(stored_resolve_minutes, '{}')
+        end::double precision[] as resolve_minutes,
+        case
+            when csat_recomputed then coalesce(new_csat_responses, 0) else coalesce(stored_csat_responses, 0)
+        end::bigint as csat_responses,
+        case
+            when csat_recomputed then coalesce(new_csat_satisfied, 0) else coalesce(stored_csat_satisfied, 0)
+        end::bigint as csat_satisfied,
+        stored_outcomes is null as is_new,
+        stored_outcomes,
+        stored_sla_points,
+        stored_resolve_minutes,
+        stored_csat_responses,
+        stored_csat_satisfied
+    from computed
 ),
 
 -- Only rows whose values changed are written, so that their computed_at marks a change.
-changed as (
-    select candidates.*
-    from candidates
-    {%- if changes_only %}
-    left join {{ this }} as stored
-        on
-            candidates.event_date = stored.event_date
-            and candidates.team_id = stored.team_id
-            and candidates.tier = stored.tier
+incremental_changes as (
+    select
+        event_date,
+        team_id,
+        tier,
+        outcomes,
+        sla_points,
+        resolve_minutes,
+        csat_responses,
+        csat_satisfied
+    from merged
     where
-        stored.event_date is null
-        or (
-            candidates.outcomes, candidates.sla_points, candidates.resolve_minutes,
-            candidates.csat_responses, candidates.csat_satisfied
-        ) is distinct from (
-            stored.outcomes, stored.sla_points, stored.resolve_minutes,
-            stored.csat_responses, stored.csat_satisfied
+        is_new
+        or (outcomes, sla_points, resolve_minutes, csat_responses, csat_satisfied)
+        is distinct from (
+            stored_outcomes, stored_sla_points, stored_resolve_minutes, stored_csat_responses, stored_csat_satisfied
         )
-    {%- endif %}
 ),
+{%- endif %}
 
 final as (
     select
@@ -209,7 +273,7 @@ final as (
         csat_responses,
         csat_satisfied,
         now() as computed_at
-    from changed
+    from {{ 'incremental_changes' if changes_only else 'full_build' }}
 )
 
 select * from final
