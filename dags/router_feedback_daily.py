@@ -8,7 +8,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from routerloop.assets import table_asset
-from routerloop.config import settings
+from routerloop.config import DBT_INTERVAL_ENV, settings
 
 DOCS = """
 ### router_feedback_daily
@@ -27,8 +27,8 @@ written.
   runs, so landings done outside Airflow (`routerloop land`, backfills) count too. An asset schedule
   on the raw tables would fire after every hourly landing, and its data interval would not be a day.
 * **Tasks:** `wait_for_hourly_landings` -> `raw_gate` (raw suites for the day's partitions) ->
-  `transform` (Cosmos task group: one task per seed, and per model a `run` then a `test` task; vars
-  `start`/`end` are the day) -> `marts_gate` (weights and A/B suites for the day) -> `publish_weights`
+  `transform` (Cosmos task group: one task per seed, and per model a `run` then a `test` task; the
+  day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day) -> `publish_weights`
   (`routerloop.export.publish`, emits the asset of `router.routing_weights`) -> `write_report`.
 * **dbt rendering:** Cosmos reads the manifest written by `routerloop build --parse` (setting
   `dbt_manifest_path`, default `.routerloop/dbt/manifest.json`; `make demo` writes it), so parsing this
@@ -55,11 +55,10 @@ DBT_ENV = {
     "ROUTERLOOP_PGPASSWORD": "{{ conn.routerloop_warehouse.password or '' }}",
     "ROUTERLOOP_PGDATABASE": "{{ conn.routerloop_warehouse.schema }}",
     "ROUTERLOOP_DBT_THREADS": str(settings().dbt_threads),
-}
-# The day as dbt vars: both ends at midnight UTC (routerloop.daily.day_window does the same in Python).
-DBT_VARS = {
-    "start": "{{ data_interval_start | ds }}T00:00:00+00:00",
-    "end": "{{ data_interval_end | ds }}T00:00:00+00:00",
+    # The day, both ends at midnight UTC (routerloop.daily.day_window does the same in Python). In the
+    # environment, not as dbt vars: changed vars would make every dbt task re-parse the whole project.
+    DBT_INTERVAL_ENV["start"]: "{{ data_interval_start | ds }}T00:00:00+00:00",
+    DBT_INTERVAL_ENV["end"]: "{{ data_interval_end | ds }}T00:00:00+00:00",
 }
 
 
@@ -155,7 +154,7 @@ def router_feedback_daily():
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
-        operator_args={"vars": DBT_VARS, "env": DBT_ENV, "install_deps": False},
+        operator_args={"env": DBT_ENV, "install_deps": False},
     )
     (
         wait_for_hourly_landings()

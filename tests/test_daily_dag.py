@@ -18,6 +18,7 @@ import pytest
 
 from routerloop import db, gates
 from routerloop.airflow_env import run_airflow
+from routerloop.config import DBT_INTERVAL_ENV
 from routerloop.contract import STREAMS
 from routerloop.daily import landing_progress
 from routerloop.land import land
@@ -80,13 +81,14 @@ def _task_states(home: Path, day: datetime) -> dict[str, str]:
     return dict(rows)
 
 
-def _rendered_vars(home: Path, task_id: str) -> list[dict]:
+def _rendered_interval(home: Path, task_id: str) -> list[dict]:
+    """The data interval a dbt task handed dbt (its rendered environment)."""
     with sqlite3.connect(home / "airflow.db") as meta:
         fields = meta.execute(
             "select rendered_fields from rendered_task_instance_fields where dag_id = ? and task_id = ?",
             (DAG_ID, task_id),
         ).fetchall()
-    return [json.loads(f[0])["vars"] for f in fields]
+    return [{name: json.loads(f[0])["env"][variable] for name, variable in DBT_INTERVAL_ENV.items()} for f in fields]
 
 
 def test_landing_progress_tells_when_the_day_is_landed(landing, warehouse):
@@ -109,7 +111,7 @@ def test_dags_test_builds_gates_publishes_and_reports_the_day(landing, warehouse
     assert set(states.values()) == {"success"}, {t: s for t, s in states.items() if s != "success"}
     assert any(t.endswith(".test") for t in states) and "transform.routing_weights.run" in states
     # every dbt task got the day as its interval
-    assert _rendered_vars(folders["home"], "transform.routing_weights.run") == [
+    assert _rendered_interval(folders["home"], "transform.routing_weights.run") == [
         {"start": FIRST_DAY.isoformat(), "end": SECOND_DAY.isoformat()}
     ]
 

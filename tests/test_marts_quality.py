@@ -38,7 +38,7 @@ from test_marts_sla_ops import (
 )
 
 from routerloop import db
-from routerloop.build import interval_vars, run_dbt
+from routerloop.build import run_dbt
 from routerloop.config import dbt_var
 
 pytestmark = pytest.mark.slow
@@ -497,9 +497,9 @@ def test_training_samples_match_independent_recomputation(three_week_warehouse, 
 
 
 def build_quality(url: str, full_refresh: bool = False, start: datetime | None = None, end=None) -> None:
-    args = ["build", "--vars", json.dumps(interval_vars(start, end)), "--select", *QUALITY_SELECT]
+    args = ["build", "--select", *QUALITY_SELECT]
     args += ["--indirect-selection", "cautious", *(["--full-refresh"] if full_refresh else [])]
-    result = run_dbt(args, url=url, quiet=True)
+    result = run_dbt(args, url=url, quiet=True, start=start, end=end)
     failed = [f"{r.node.unique_id}: {r.message}" for r in result.result.results if str(r.status) in FAILED]
     assert result.success and not failed, "\n".join(failed)
 

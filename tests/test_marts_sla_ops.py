@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from routerloop import db
-from routerloop.build import interval_vars, run_dbt
+from routerloop.build import run_dbt
 from routerloop.config import dbt_var, reload_settings, settings
 
 pytestmark = pytest.mark.slow
@@ -390,9 +390,9 @@ def land_hours(landing: Path, start: datetime, end: datetime) -> None:
 
 
 def build_sla_ops(url: str, full_refresh: bool = False, start: datetime | None = None, end=None) -> None:
-    args = ["build", "--vars", json.dumps(interval_vars(start, end)), "--select", *SLA_OPS_SELECT]
+    args = ["build", "--select", *SLA_OPS_SELECT]
     args += ["--indirect-selection", "cautious", *(["--full-refresh"] if full_refresh else [])]
-    result = run_dbt(args, url=url, quiet=True)
+    result = run_dbt(args, url=url, quiet=True, start=start, end=end)
     failed = [f"{r.node.unique_id}: {r.message}" for r in result.result.results if str(r.status) in FAILED]
     assert result.success and not failed, "\n".join(failed)
 

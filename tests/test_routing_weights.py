@@ -28,7 +28,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from routerloop import db, weights
-from routerloop.build import interval_vars, run_dbt
+from routerloop.build import run_dbt
 from routerloop.config import dbt_var, reload_settings
 from routerloop.weights import WeightParams
 
@@ -508,7 +508,7 @@ def adjustment_log(url: str) -> pd.DataFrame:
 
 def build_weights(url: str, extra_vars: dict | None = None, full_refresh: bool = False) -> None:
     """dbt build of the weight models (with their data tests and unit tests)."""
-    args = ["build", "--select", *WEIGHT_MODELS, "--vars", json.dumps(interval_vars(None, None, extra_vars))]
+    args = ["build", "--select", *WEIGHT_MODELS, "--vars", json.dumps(extra_vars or {})]
     result = run_dbt([*args, *(["--full-refresh"] if full_refresh else [])], url=url, quiet=True)
     failed = [f"{r.node.unique_id}: {r.message}" for r in result.result.results if str(r.status) in FAILED]
     assert result.success and not failed, "\n".join(failed)
@@ -587,7 +587,10 @@ def own_database(monkeypatch, tmp_path):
 
 def build_upstream_and_weights(url: str, start=None, end=None, full_refresh: bool = False) -> None:
     args = ["build", "--select", "+weight_adjustment_log", "--resource-type", "model", "--resource-type", "seed"]
-    args += ["--vars", json.dumps(interval_vars(start, end))]
+    # The interval as vars, the way a data engineer calls dbt by hand (routerloop passes it in the
+    # environment, macros/incremental_window.sql): both must give the same weights.
+    interval = {name: moment.isoformat() for name, moment in (("start", start), ("end", end)) if moment}
+    args += ["--vars", json.dumps(interval)]
     result = run_dbt([*args, *(["--full-refresh"] if full_refresh else [])], url=url, quiet=True)
     failed = [f"{r.node.unique_id}: {r.message}" for r in result.result.results if str(r.status) in FAILED]
     assert result.success and not failed, "\n".join(failed)

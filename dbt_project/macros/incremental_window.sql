@@ -1,13 +1,35 @@
 {#-
     The data interval of an incremental run, widened by the lookback for late data.
 
-    Airflow passes its data interval as vars `start` and `end` (ISO timestamps). An incremental model
-    re-computes every date from `start - lookback_days` on; a full refresh, or a run without `start`,
-    computes everything. This is the one place that turns the interval into SQL (cf. cal-itp's
-    incremental_filter_ranged).
+    The data interval [start, end) (ISO timestamps) comes from the environment variables
+    ROUTERLOOP_DBT_START / ROUTERLOOP_DBT_END, which routerloop.build and the daily DAG set, or from
+    the vars `start` / `end` when they are given (dbt called by hand, unit test overrides). An
+    incremental model re-computes every date from `start - lookback_days` on; a full refresh, or a run
+    without `start`, computes everything. This is the one place that turns the interval into SQL (cf.
+    cal-itp's incremental_filter_ranged).
 
     reprocess_from_date(): a SQL date literal, or none when the whole history must be built.
 -#}
+{#-
+    One end of the run's data interval (`name` is 'start' or 'end'), or none. Read only while
+    executing, and from the environment first: dbt re-parses the whole project when --vars change
+    (about 10 s here), so an interval passed as vars would cost every hourly or daily run a full
+    parse; an environment variable read at execution time leaves dbt's partial parse valid. Nothing
+    at parse time depends on the interval (refs and configs are the same for every interval).
+-#}
+{% macro interval_bound(name) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- A var that is set, even to null (a unit test's "no interval"), wins over the environment. -#}
+    {%- set not_given = '<not given>' -%}
+    {%- set given = var(name, not_given) -%}
+    {%- if given != not_given -%}
+        {{ return(given or none) }}
+    {%- endif -%}
+    {{ return(env_var('ROUTERLOOP_DBT_' ~ (name | upper), '') or none) }}
+{%- endmacro %}
+
 {% macro reprocess_from_date() -%}
     {%- if is_incremental() -%}
         {{ return(interval_reprocess_from_date()) }}
@@ -18,8 +40,9 @@
 
 {#- The same date for any node (tests too): none without `start` or in a full refresh. -#}
 {% macro interval_reprocess_from_date() -%}
-    {%- if var('start', none) is not none and not flags.FULL_REFRESH -%}
-        {{ return("(cast('" ~ var('start') ~ "' as timestamptz) at time zone 'UTC')::date - "
+    {%- set start = interval_bound('start') -%}
+    {%- if start is not none and not flags.FULL_REFRESH -%}
+        {{ return("(cast('" ~ start ~ "' as timestamptz) at time zone 'UTC')::date - "
             ~ (var('lookback_days') | int)) }}
     {%- else -%}
         {{ return(none) }}

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from routerloop import db
-from routerloop.config import settings
+from routerloop.config import DBT_INTERVAL_ENV, settings
 
 
 class DbtError(RuntimeError):
@@ -29,20 +29,27 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
     return env
 
 
-def interval_vars(start: datetime | None, end: datetime | None, extra: dict | None = None) -> dict:
-    values = dict(extra or {})
-    if start is not None:
-        values["start"] = start.isoformat()
-    if end is not None:
-        values["end"] = end.isoformat()
-    return values
+def interval_env(start: datetime | None, end: datetime | None) -> dict[str, str]:
+    """The interval as dbt's environment; an absent end is an empty string (no interval)."""
+    return {
+        DBT_INTERVAL_ENV["start"]: start.isoformat() if start else "",
+        DBT_INTERVAL_ENV["end"]: end.isoformat() if end else "",
+    }
 
 
-def run_dbt(args: list[str], url: str | None = None, quiet: bool = False):
-    """Invoke dbt in-process with the warehouse environment; return dbt's result object."""
+def run_dbt(
+    args: list[str],
+    url: str | None = None,
+    quiet: bool = False,
+    start: datetime | None = None,
+    end: datetime | None = None,
+):
+    """Invoke dbt in-process with the warehouse environment and the data interval [start, end) (none:
+    no interval, whatever an earlier call set); return dbt's result object."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(url))
+    os.environ.update(interval_env(start, end))
     project = str(settings().dbt_project_dir)
     full_args = [*args, "--project-dir", project, "--profiles-dir", project]
     if quiet:
@@ -84,7 +91,7 @@ def build(
     scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
     run them. `unit_tests` forces either way.
     """
-    args = ["build", "--vars", json.dumps(interval_vars(start, end, extra_vars))]
+    args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
         args.append("--full-refresh")
     if not (unit_tests if unit_tests is not None else start is None or full_refresh):
@@ -93,7 +100,7 @@ def build(
         args += ["--select", *select]
     if exclude:
         args += ["--exclude", *exclude]
-    result = run_dbt(args, url=url, quiet=quiet)
+    result = run_dbt(args, url=url, quiet=quiet, start=start, end=end)
     nodes = _node_results(result)
     failed = [n for n in nodes if n["status"] in {"error", "fail", "runtime error"}]
     return {

@@ -16,6 +16,10 @@ from functools import cache
 from pathlib import Path
 
 ENV_PREFIX = "ROUTERLOOP_"
+# A dbt run's data interval [start, end) reaches dbt in these variables (set by routerloop.build and the
+# daily DAG), not as --vars: changed vars make dbt re-parse the whole project, an environment variable
+# read at execution time does not (dbt_project/macros/incremental_window.sql).
+DBT_INTERVAL_ENV = {"start": "ROUTERLOOP_DBT_START", "end": "ROUTERLOOP_DBT_END"}
 
 
 def _default_root() -> Path:

@@ -3,12 +3,13 @@
 {#-
     Retraining triggers of the feedback loop, evaluated per rule version over the trailing
     `rule_alert_window_days` decision dates ending at the as-of date: the date before the run's `end`
-    (exclusive) when the var is given, else the last decision date. One row per rule version seen in
-    that window and trigger; `triggered` says whether the threshold is crossed.
+    (exclusive; macros/incremental_window.sql) when it is given, else the last decision date. One row
+    per rule version seen in that window and trigger; `triggered` says whether the threshold is crossed.
 -#}
 {%- set window_days = var('rule_alert_window_days') | int %}
-{%- if var('end', none) is not none %}
-    {%- set as_of_date = "((cast('" ~ var('end') ~ "' as timestamptz) - interval '1 microsecond') at time zone 'UTC')::date" %}
+{%- set interval_end = interval_bound('end') %}
+{%- if interval_end is not none %}
+    {%- set as_of_date = "((cast('" ~ interval_end ~ "' as timestamptz) - interval '1 microsecond') at time zone 'UTC')::date" %}
 {%- else %}
     {%- set as_of_date = '(select max(daily.decision_date) from ' ~ ref('decision_performance_daily') ~ ' as daily)' %}
 {%- endif %}
