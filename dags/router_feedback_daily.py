@@ -28,8 +28,9 @@ written.
   on the raw tables would fire after every hourly landing, and its data interval would not be a day.
 * **Tasks:** `wait_for_hourly_landings` -> `raw_gate` (raw suites for the day's partitions) ->
   `transform` (Cosmos task group: one task per seed, and per model a `run` then a `test` task; the
-  day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day) -> `publish_weights`
-  (`routerloop.export.publish`, emits the asset of `router.routing_weights`) -> `write_report`.
+  day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day)
+  -> `publish_weights` (`routerloop.export.publish`, emits the asset of `router.routing_weights`) ->
+  `write_report`.
 * **dbt rendering:** Cosmos reads the manifest written by `routerloop build --parse` (setting
   `dbt_manifest_path`, default `.routerloop/dbt/manifest.json`; `make demo` writes it), so parsing this
   file never runs dbt. dbt connects with the committed `dbt_project/profiles.yml`, whose variables are

@@ -87,10 +87,9 @@ spec.loader.exec_module(module)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
-# CPU seconds one DAG file takes to import in a fresh process where Airflow is already imported (as
-# the DAG processor parses it). CPU rather than wall-clock time: other tests share the machine.
-# Timed the way Airflow's DAG processor meets the file: with the processor's own modules loaded (they
-# include airflow.models, which Cosmos imports), so the figure is the file's cost, not Airflow's.
+# CPU seconds one DAG file takes to import in a fresh process that has loaded what Airflow's DAG
+# processor has loaded before it parses a file (airflow.models among them, which Cosmos imports), so
+# the figure is the file's own cost. CPU rather than wall-clock time: other tests share the machine.
 IMPORT_SECONDS = r"""
 import importlib.util, json, os, sys, time
 import airflow.sdk

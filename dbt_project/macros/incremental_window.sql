@@ -12,7 +12,8 @@
 -#}
 {#-
     One end of the run's data interval (`name` is 'start' or 'end'), or none. Read only while
-    executing, and from the environment first: dbt re-parses the whole project when --vars change
+    executing, from the var when one is given, else from the environment (routerloop.config.
+    DBT_INTERVAL_ENV names the variables): dbt re-parses the whole project when --vars change
     (about 10 s here), so an interval passed as vars would cost every hourly or daily run a full
     parse; an environment variable read at execution time leaves dbt's partial parse valid. Nothing
     at parse time depends on the interval (refs and configs are the same for every interval).

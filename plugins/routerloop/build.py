@@ -30,7 +30,7 @@ def dbt_environment(url: str | None = None) -> dict[str, str]:
 
 
 def interval_env(start: datetime | None, end: datetime | None) -> dict[str, str]:
-    """The interval as dbt's environment; an absent end is an empty string (no interval)."""
+    """The interval as dbt's environment; an absent bound is an empty string (none)."""
     return {
         DBT_INTERVAL_ENV["start"]: start.isoformat() if start else "",
         DBT_INTERVAL_ENV["end"]: end.isoformat() if end else "",
