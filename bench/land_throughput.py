@@ -51,6 +51,7 @@ TO_SQL_CHUNKSIZE = 10_000
 TARGET_VS_TO_SQL = 3.0  # routerloop rows/s >= 3 x to_sql
 TARGET_VS_COPY = 3.0  # \copy rows/s <= 3 x routerloop
 TARGET_PEAK_RSS_MB = 300.0
+LOADERS = ("routerloop.land", "pandas.to_sql", "psql \\copy")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,9 +95,12 @@ def decision_files(landing: Path) -> list[Path]:
 
 
 def checkpoint(url: str) -> None:
-    """Flush dirty buffers so one measurement does not pay for the previous one's writes."""
+    """Flush dirty buffers so one measurement does not pay for earlier writes: PostgreSQL's (a checkpoint)
+    and the page cache's (the generated files and CSVs, written back by the kernel while the next loader
+    runs otherwise)."""
     import psycopg
 
+    os.sync()
     try:
         with db.connect(url, autocommit=True) as conn:
             conn.execute("checkpoint")
@@ -214,6 +218,7 @@ def measure_once(server: str, dbname: str, landing: Path, files: list[Path], csv
                       "decision_jsonb"):
             if count_rows(url, table) != rows:
                 raise SystemExit(f"{table} does not hold {rows} rows")
+        print("  " + ", ".join(f"{name} {seconds[name]:.1f} s" for name in LOADERS), flush=True)
         return {"seconds": seconds, "peak_rss_mb": ours["peak_rss_mb"]}
     finally:
         if keep:
@@ -258,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print()
         print(f"{'loader':<18}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
-        for name in ("routerloop.land", "pandas.to_sql", "psql \\copy"):
+        for name in LOADERS:
             print(f"{name:<18}{rows:>12,}{best[name]:>10.1f}{rate[name]:>12,.0f}")
         print("  (psql \\copy: each record's line as CSV into a one-column text table)")
         print("references, psql \\copy of the same records:")

@@ -716,6 +716,19 @@ def test_schema_and_partition_creation_are_idempotent_under_concurrency(warehous
         "select is_nullable from information_schema.columns where table_schema = 'raw' "
         "and table_name = 'router_decisions' and column_name = 'weights_version'"
     ).fetchone() == ("YES",)
+    # the composite type the typed insert reads string arrays through: made again when a raw schema from
+    # before it lacks it, and given an attribute it lacks
+    arrays_type = "select 1 from pg_type t join pg_namespace n on n.oid = t.typnamespace " \
+                  "where n.nspname = 'raw' and t.typname = 'router_decisions_arrays'"
+    wconn.execute("drop type raw.router_decisions_arrays")
+    land.ensure_raw_schema(wconn)
+    assert wconn.execute(arrays_type).fetchone() == (1,)
+    wconn.execute('alter type raw.router_decisions_arrays drop attribute "reasonTags"')
+    land.ensure_raw_schema(wconn)
+    assert wconn.execute(
+        "select (jsonb_populate_record(null::raw.router_decisions_arrays, %s::jsonb)).\"reasonTags\"",
+        ('{"reasonTags": ["a", "b \\"c\\""]}',),
+    ).fetchone() == (["a", 'b "c"'],)
 
 
 def test_cli_exit_code_follows_ok(tmp_path, warehouse, setting, capsys):

