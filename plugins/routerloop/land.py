@@ -45,7 +45,8 @@ time per line of the Python process and of its PostgreSQL backend, 1M decision l
   plain insert (~2.5 us per line) serves the common file of new keys; a repeated key redoes it with
   ON CONFLICT DO NOTHING (see keys_sql). Probing the keys first cost ~1 us per line more.
 - The typed insert (~5.5 us per line, half of it WAL and heap) runs outside the lock, straight into
-  the day partition: typed columns extracted from the staged jsonb, plus the jsonb itself; a file
+  the day partition: typed columns extracted from the staged jsonb (string arrays through
+  jsonb_populate_record and a composite type per stream, not a subquery per row), plus the jsonb itself; a file
   with duplicates keeps the lines whose key it owns. No index on `_partition_hour` (BRIN cost ~1 us
   per line and does not help before summarisation); gates select an hour of a day partition.
 - PostgreSQL does ~13 us of the ~16 us of CPU per line, so `land_workers` connections land files in
