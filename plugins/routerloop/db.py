@@ -42,6 +42,9 @@ EMBEDDED_SERVER_SETTINGS = {
     # Two landing workers write ~1.2 KB of WAL per line; with the default (shared_buffers / 32 = 8 MB)
     # backends keep flushing full WAL buffers themselves: 64 MB lands ~8 % more lines/s here.
     "wal_buffers": "'64MB'",
+    # A fresh server creates its WAL segments as it writes (~1.2 GB per million decisions landed):
+    # without fsync, zero-filling them first only costs time (~5 % of a first landing).
+    "wal_init_zero": "off",
     "timezone": "'UTC'",
     "log_min_messages": "warning",
 }
