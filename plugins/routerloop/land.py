@@ -46,9 +46,10 @@ time per line of the Python process and of its PostgreSQL backend, 1M decision l
   ON CONFLICT DO NOTHING (see keys_sql). Probing the keys first cost ~1 us per line more.
 - The typed insert (~5.5 us per line, half of it WAL and heap) runs outside the lock, straight into
   the day partition: typed columns extracted from the staged jsonb (string arrays through
-  jsonb_populate_record and a composite type per stream, not a subquery per row), plus the jsonb itself; a file
-  with duplicates keeps the lines whose key it owns. No index on `_partition_hour` (BRIN cost ~1 us
-  per line and does not help before summarisation); gates select an hour of a day partition.
+  jsonb_populate_record and a composite type per stream, not a subquery per row), plus the jsonb
+  itself; a file with duplicates keeps the lines whose key it owns. No index on `_partition_hour`
+  (BRIN cost ~1 us per line and does not help before summarisation); gates select an hour of a day
+  partition.
 - PostgreSQL does ~13 us of the ~16 us of CPU per line, so `land_workers` connections land files in
   parallel. The dedupe steps of one stream still run one at a time in file order, so which copy of a
   repeated key wins does not depend on timing.
@@ -256,9 +257,7 @@ def _arrays_ddl(stream: contract.Stream, existing_attributes: set[str] | None) -
     name = _arrays_type(stream.name)
     if existing_attributes is None:
         attributes = ", ".join(f'"{f.name}" text[]' for f in fields)
-        # No CREATE TYPE IF NOT EXISTS; the advisory DDL lock is held, so this only guards a rerun.
-        return [f"do $$ begin create type raw.{name} as ({attributes}); "
-                "exception when duplicate_object then null; end $$",
+        return [f"create type raw.{name} as ({attributes})",
                 f"comment on type raw.{name} is 'The string-array fields of {stream.name}, named as in the "
                 "contract: routerloop.land reads them out of a line''s jsonb with jsonb_populate_record.'"]
     return [f'alter type raw.{name} add attribute "{f.name}" text[]'
@@ -354,8 +353,8 @@ def _expected_relations() -> dict[str, set[str]]:
     for stream in contract.STREAMS.values():
         expected[stream.name] = {f.column for f in stream.fields} | {name for name, _ in LINEAGE_COLUMNS}
         expected[f"{stream.name}_keys"] = {f.column for f in _key_fields(stream)}
-        if _string_arrays(stream):
-            expected[_arrays_type(stream.name)] = {f.name for f in _string_arrays(stream)}
+        if arrays := _string_arrays(stream):
+            expected[_arrays_type(stream.name)] = {f.name for f in arrays}
     return expected
 
 
