@@ -1,0 +1,45 @@
+"""Every PostgreSQL advisory lock routerloop takes, in one registry.
+
+All locks use the two-key form `pg_advisory_lock(LOCK_CLASS, key)`, so they can never collide with
+another application's single-key locks. Fixed keys are named below; per-stream keys (the landing's
+dedupe step) are STREAM_KEY_BASE plus the stream's position in the contract. dbt macros take their
+locks through `routerloop_lock(name)` (dbt_project/macros/advisory_locks.sql), whose table a test
+keeps equal to DBT_LOCKS.
+"""
+
+from __future__ import annotations
+
+from routerloop import contract
+
+LOCK_CLASS = 7302
+
+# Fixed keys.
+MIGRATIONS = 1  # applying warehouse migrations (transaction lock)
+RAW_DDL = 2  # raw stream tables and their day partitions (transaction lock)
+PUBLISH = 3  # publishing routing weights (session lock, held until latest.json is written)
+UDF_STATISTICS = 4  # dbt on-run-start: the statistics functions in schema udf
+UDF_WEIGHTS = 5  # dbt on-run-start: the weight functions in schema udf
+DBT_BUILD = 6  # one dbt build of the project at a time
+
+# Locks the dbt project takes (name -> key); mirrored in macros/advisory_locks.sql.
+DBT_LOCKS = {"udf_statistics": UDF_STATISTICS, "udf_weights": UDF_WEIGHTS}
+
+STREAM_KEY_BASE = 100
+
+
+def stream_key(stream: str) -> int:
+    """The key of a stream's dedupe lock: its position in the contract, above the fixed keys."""
+    return STREAM_KEY_BASE + list(contract.STREAMS).index(stream)
+
+
+def xact_lock(conn, key: int) -> None:
+    """Take a transaction-scoped advisory lock (released at commit or rollback)."""
+    conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, key))
+
+
+def session_lock(conn, key: int) -> None:
+    conn.execute("select pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
+
+
+def session_unlock(conn, key: int) -> None:
+    conn.execute("select pg_advisory_unlock(%s, %s)", (LOCK_CLASS, key))
