@@ -92,7 +92,7 @@ def raw_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
     from routerloop.gates import gate_raw
 
     start, end = _day(data_interval_start, data_interval_end)
-    return [_summary(r) for r in gate_raw(start, end)]
+    return [r.summary() for r in gate_raw(start, end)]
 
 
 @task
@@ -101,7 +101,7 @@ def marts_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
     from routerloop.gates import gate_marts
 
     start, _ = _day(data_interval_start, data_interval_end)
-    return [_summary(r) for r in gate_marts(start.date())]
+    return [r.summary() for r in gate_marts(start.date())]
 
 
 @task
@@ -110,9 +110,9 @@ def publish_weights(data_interval_start=None, data_interval_end=None) -> dict:
     from routerloop.export import publish
 
     start, _ = _day(data_interval_start, data_interval_end)
-    manifest = publish(as_of_date=start.date())
-    print(f"weights version {manifest['weights_version']}: {manifest['action']} ({manifest['path']})")
-    return {k: manifest[k] for k in ("weights_version", "action", "row_count", "sha256", "gate_result_id")}
+    published = publish(as_of_date=start.date())
+    print(f"weights version {published.weights_version}: {published.action} ({published.path})")
+    return published.to_dict()
 
 
 @task
@@ -123,10 +123,6 @@ def write_report(data_interval_start=None, data_interval_end=None) -> str:
     path = render(start.date())
     print(f"report: {path}")
     return str(path)
-
-
-def _summary(result: dict) -> dict:
-    return {k: result[k] for k in ("id", "suite", "batch", "success")}
 
 
 @dag(

@@ -19,6 +19,8 @@ import pytest
 from routerloop import cli, db, export, gates
 from routerloop.config import dbt_var, reload_settings
 from routerloop.contract import TIERS
+from routerloop.files import PUBLISHED_FILE_MODE, write_atomically
+from routerloop.warehouse.migrations import ROUTER_READER_ROLE, migrate
 
 TEAMS = [f"team_{i:02d}" for i in range(12)]
 STRATEGIES = list(dbt_var("weight_strategies"))
@@ -140,13 +142,13 @@ def test_export_refuses_without_a_passing_gate(warehouse):
             (ceiling * 1.5, day, TEAMS[0]),
         )
     failed = _gate(url, day)
-    assert not failed["success"]
-    with pytest.raises(export.ExportRefused, match=f"failed \\(gate_result_id {failed['id']}\\)"):
+    assert not failed.success
+    with pytest.raises(export.ExportRefused, match=f"failed \\(gate_result_id {failed.id}\\)"):
         export.publish(day, url=url)
 
     # a passing gate, but the weights changed afterwards: what was gated is not what would be published
     _write_day(url, day)
-    assert _gate(url, day)["success"]
+    assert _gate(url, day).success
     with db.connect(url, autocommit=True) as conn:
         conn.execute("update marts.routing_weights set weight = weight * 1.01 where as_of_date = %s", (day,))
     with pytest.raises(export.ExportRefused, match="changed after gate result"):
@@ -167,7 +169,7 @@ def test_publish_writes_table_history_and_files_with_a_manifest(warehouse):
     day = DAY
     weights = _write_day(url, day)
     gate = _gate(url, day)
-    assert gate["success"], gate["failed_expectations"]
+    assert gate.success, gate.failed_expectations
     with db.connect(url, autocommit=True) as conn:  # what the dbt on-run-end hook records
         conn.execute(
             "create schema if not exists audit; create table if not exists audit.dbt_model_runs ("
@@ -178,11 +180,11 @@ def test_publish_writes_table_history_and_files_with_a_manifest(warehouse):
 
     before = len(_log(url))
     manifest = export.publish(day, url=url)
-    version = manifest["weights_version"]
-    assert manifest["action"] == "published"
-    assert manifest["gate_result_id"] == gate["id"]
-    assert manifest["dbt_invocation_id"] == "inv-123"
-    assert manifest["row_count"] == len(weights) == len(STRATEGIES) * len(TEAMS) * len(TIERS)
+    version = manifest.weights_version
+    assert manifest.action == "published"
+    assert manifest.gate_result_id == gate.id
+    assert manifest.dbt_invocation_id == "inv-123"
+    assert manifest.row_count == len(weights) == len(STRATEGIES) * len(TEAMS) * len(TIERS)
 
     # the table: exactly the mart's weights of the day, under one version
     current = _current(url)
@@ -199,8 +201,8 @@ def test_publish_writes_table_history_and_files_with_a_manifest(warehouse):
             (version,),
         ).fetchone()
     assert {(s, t, tier): w for s, t, tier, w in history} == weights
-    assert versions == (len(weights), manifest["sha256"], gate["id"], "inv-123")
-    assert _log(url)[before:] == [(version, "publish", manifest["replaced_version"])]
+    assert versions == (len(weights), manifest.sha256, gate.id, "inv-123")
+    assert _log(url)[before:] == [(version, "publish", manifest.replaced_version)]
 
     # the files: <version>.json and latest.json hold the same document; no temp file is left behind
     version_doc, latest_doc = _read_document(folder / f"{version}.json"), _read_document(folder / "latest.json")
@@ -208,16 +210,16 @@ def test_publish_writes_table_history_and_files_with_a_manifest(warehouse):
     _check_document(version_doc)
     assert {k: version_doc["manifest"][k] for k in ("weights_version", "row_count", "sha256", "gate_result_id",
                                                     "dbt_invocation_id", "generated_at")} == {
-        k: manifest[k] for k in ("weights_version", "row_count", "sha256", "gate_result_id",
+        k: manifest.to_dict()[k] for k in ("weights_version", "row_count", "sha256", "gate_result_id",
                                  "dbt_invocation_id", "generated_at")
     }
     assert {(r["strategy"], r["team_id"], r["tier"]): r["weight"] for r in version_doc["weights"]} == weights
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
-    assert (folder / "latest.json").stat().st_mode & 0o777 == export.EXPORT_FILE_MODE  # the router may be another user
+    assert (folder / "latest.json").stat().st_mode & 0o777 == PUBLISHED_FILE_MODE  # the router may be another user
 
     # publishing the same weights again changes nothing
     again = export.publish(day, url=url)
-    assert again["action"] == "unchanged" and again["weights_version"] == version
+    assert again.action == "unchanged" and again.weights_version == version
     assert len(_log(url)) == before + 1
     assert _read_document(folder / "latest.json") == latest_doc
 
@@ -225,14 +227,14 @@ def test_publish_writes_table_history_and_files_with_a_manifest(warehouse):
 def test_a_failed_file_write_keeps_the_previous_file(warehouse, monkeypatch):
     _, folder = warehouse
     target = folder / "atomic-check.json"
-    export._write_atomically(target, b"old\n")
+    write_atomically(target, b"old\n")
 
     def broken_fsync(fd):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
-        export._write_atomically(target, b"new and longer\n")
+        write_atomically(target, b"new and longer\n")
     monkeypatch.undo()
     assert target.read_bytes() == b"old\n"
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".atomic-check")]
@@ -248,9 +250,9 @@ def test_a_concurrent_reader_only_ever_sees_one_whole_version(warehouse):
     expected: dict[str, dict] = {}  # version -> {key: weight}
     for day in days:
         weights = _write_day(url, day)
-        assert _gate(url, day)["success"]
+        assert _gate(url, day).success
         manifest = export.publish(day, url=url)
-        expected[manifest["weights_version"]] = weights
+        expected[manifest.weights_version] = weights
     versions = list(expected)
     assert len(set(versions)) == len(days)
 
@@ -311,28 +313,28 @@ def test_rollback_republishes_an_earlier_version_and_is_logged(warehouse):
     url, folder = warehouse
     first_day, second_day = DAY + timedelta(days=10), DAY + timedelta(days=11)
     first_weights = _write_day(url, first_day)
-    assert _gate(url, first_day)["success"]
+    assert _gate(url, first_day).success
     first = export.publish(first_day, url=url)
     _write_day(url, second_day)
-    assert _gate(url, second_day)["success"]
+    assert _gate(url, second_day).success
     second = export.publish(second_day, url=url)
-    assert second["replaced_version"] == first["weights_version"]
+    assert second.replaced_version == first.weights_version
 
-    (folder / f"{first['weights_version']}.json").unlink()  # rebuilt from history when missing
-    assert cli.main(["export", "--rollback", first["weights_version"]]) == 0
+    (folder / f"{first.weights_version}.json").unlink()  # rebuilt from history when missing
+    assert cli.main(["export", "--rollback", first.weights_version]) == 0
 
     current = _current(url)
-    assert {row[0] for row in current} == {first["weights_version"]}
+    assert {row[0] for row in current} == {first.weights_version}
     assert {(s, t, tier): w for _, s, t, tier, w in current} == first_weights
-    assert _log(url)[-1] == (first["weights_version"], "rollback", second["weights_version"])
+    assert _log(url)[-1] == (first.weights_version, "rollback", second.weights_version)
     latest = _read_document(folder / "latest.json")
-    assert latest == _read_document(folder / f"{first['weights_version']}.json")
-    assert latest["manifest"]["weights_version"] == first["weights_version"]
+    assert latest == _read_document(folder / f"{first.weights_version}.json")
+    assert latest["manifest"]["weights_version"] == first.weights_version
     _check_document(latest)
 
     with pytest.raises(export.ExportRefused, match="unknown weights version"):
         export.rollback("20990101-000000000000", url=url)
-    assert _log(url)[-1][1] == "rollback" and {row[0] for row in _current(url)} == {first["weights_version"]}
+    assert _log(url)[-1][1] == "rollback" and {row[0] for row in _current(url)} == {first.weights_version}
 
 
 # --------------------------------------------------------------------------- the router's role
@@ -358,10 +360,9 @@ def test_rollback_republishes_an_earlier_version_and_is_logged(warehouse):
 def test_router_role_can_only_select_from_schema_router(warehouse, statement, allowed):
     url, _ = warehouse
     with db.connect(url) as conn:
-        export.ensure_router_schema(conn)
-        gates._ensure_audit(conn)
+        migrate(conn)
         conn.commit()
-        conn.execute(f"set role {export.ROUTER_ROLE}")
+        conn.execute(f"set role {ROUTER_READER_ROLE}")
         if allowed:
             conn.execute(statement).fetchall()
         else:
@@ -377,13 +378,13 @@ def test_the_real_build_is_gated_and_published_with_its_dbt_invocation(three_wee
     with db.connect(three_week_url, autocommit=True) as conn:
         day = conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
         rows = conn.execute("select count(*) from marts.routing_weights where as_of_date = %s", (day,)).fetchone()[0]
-    assert gates.validate(gates.weights_batch(day, url=three_week_url), url=three_week_url)["success"]
+    assert gates.validate(gates.weights_batch(day, url=three_week_url), url=three_week_url).success
     manifest = export.publish(day, url=three_week_url)
-    assert manifest["row_count"] == rows > 0
+    assert manifest.row_count == rows > 0
     with db.connect(three_week_url, autocommit=True) as conn:
         built_by = conn.execute(
             "select invocation_id from audit.dbt_model_runs where model = 'routing_weights'"
         ).fetchall()
         current = conn.execute("select count(*), min(weights_version) from router.routing_weights").fetchone()
-    assert manifest["dbt_invocation_id"] in {r[0] for r in built_by}
-    assert current == (rows, manifest["weights_version"])
+    assert manifest.dbt_invocation_id in {r[0] for r in built_by}
+    assert current == (rows, manifest.weights_version)

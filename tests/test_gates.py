@@ -14,6 +14,7 @@ import pytest
 from routerloop import db, export, gates
 from routerloop.config import dbt_var, reload_settings, settings
 from routerloop.contract import STREAMS, TIERS
+from routerloop.weight_rows import mart_digest
 
 DEMO_START = datetime(2026, 11, 1, tzinfo=UTC)  # where conftest's small_landing starts
 WINDOW = (DEMO_START, DEMO_START + timedelta(hours=24))
@@ -69,22 +70,22 @@ def _failed_by_type(recorded: dict) -> dict[str, list[dict]]:
 
 def test_raw_suites_pass_on_clean_landed_data(raw_url, report_dir):
     results = gates.gate_raw(*WINDOW, url=raw_url)
-    assert {r["suite"] for r in results} == {f"raw_{s}" for s in STREAMS} | {gates.LANDING_FILES_SUITE}
-    recorded = _audit(raw_url, [r["id"] for r in results])
+    assert {r.suite for r in results} == {f"raw_{s}" for s in STREAMS} | {gates.LANDING_FILES_SUITE}
+    recorded = _audit(raw_url, [r.id for r in results])
     assert len(recorded) == len(results)
     for r in results:
-        row = recorded[r["id"]]
+        row = recorded[r.id]
         assert row["success"] is True and row["failed"] == [], row
         assert row["batch"].endswith(f"[{WINDOW[0].isoformat()},{WINDOW[1].isoformat()})")
-        evaluated = len(gates.load_suite(r["suite"])["expectations"])
+        evaluated = len(gates.load_suite(r.suite)["expectations"])
         assert row["statistics"]["evaluated_expectations"] == row["statistics"]["successful_expectations"] == evaluated
 
     # Data Docs: the index and one validation page per run, in the folder README points to
     docs = report_dir / "data_docs"
     assert (docs / "index.html").exists()
-    assert r["data_docs_path"] == str(docs / "index.html")
+    assert r.data_docs_path == str(docs / "index.html")
     index = (docs / "index.html").read_text()
-    for suite in {r["suite"] for r in results}:
+    for suite in {r.suite for r in results}:
         assert suite in index, suite
     assert len(list((docs / "validations").rglob("*.html"))) >= len(results)
 
@@ -108,7 +109,7 @@ def test_raw_suite_fails_on_bad_rows_and_records_observed_values(raw_url):
     message = str(failure.value)
     assert "raw_router_decisions" in message and "'T9'" in message
 
-    recorded = _audit(raw_url, [failure.value.result["id"]])[failure.value.result["id"]]
+    recorded = _audit(raw_url, [failure.value.failed[0].id])[failure.value.failed[0].id]
     assert recorded["suite"] == "raw_router_decisions" and recorded["success"] is False
     failed = _failed_by_type(recorded)
     assert set(failed) == {
@@ -125,8 +126,8 @@ def test_raw_suite_fails_on_bad_rows_and_records_observed_values(raw_url):
 
 def test_landing_gate_fails_when_files_were_over_the_bad_line_limit(raw_url):
     results = gates.gate_raw(*BAD_WINDOW, url=raw_url, raise_on_failure=False)
-    ledger = next(r for r in results if r["suite"] == gates.LANDING_FILES_SUITE)
-    recorded = _audit(raw_url, [ledger["id"]])[ledger["id"]]
+    ledger = next(r for r in results if r.suite == gates.LANDING_FILES_SUITE)
+    recorded = _audit(raw_url, [ledger.id])[ledger.id]
     assert recorded["success"] is False
     failed = _failed_by_type(recorded)
     assert "failed_bad_lines" in failed["expect_column_values_to_be_in_set"][0]["observed"]["partial_unexpected_list"]
@@ -160,18 +161,18 @@ def test_landing_gate_judges_each_file_by_its_newest_ledger_row(raw_url):
 
     def ledger_gate() -> dict:
         return next(r for r in gates.gate_raw(*window, url=raw_url, raise_on_failure=False)
-                    if r["suite"] == gates.LANDING_FILES_SUITE)
+                    if r.suite == gates.LANDING_FILES_SUITE)
 
     try:
         passed = ledger_gate()
-        assert passed["success"], passed["failed_expectations"]
+        assert passed.success, passed.failed_expectations
         with db.connect(raw_url, autocommit=True) as conn:
             conn.execute(  # later, the file's bytes changed and landing refused it
                 "insert into raw.landed_files (path, stream, partition_hour, size, sha256, started_at, finished_at,"
                 " status, message) select path, stream, partition_hour, size, 'changed', started_at, finished_at,"
                 " 'refused_changed', 'gate-test' from raw.landed_files where file_id = -1"
             )
-        failed = _failed_by_type(_audit(raw_url, [ledger_gate()["id"]]).popitem()[1])
+        failed = _failed_by_type(_audit(raw_url, [ledger_gate().id]).popitem()[1])
         assert failed["expect_column_values_to_be_in_set"][0]["observed"]["partial_unexpected_list"] == [
             "refused_changed"
         ]
@@ -183,17 +184,17 @@ def test_landing_gate_judges_each_file_by_its_newest_ledger_row(raw_url):
 def test_raw_freshness_fails_when_the_newest_event_is_too_old(raw_url):
     late_end = WINDOW[1] + timedelta(hours=settings().freshness_max_lag_hours + 6)
     results = gates.gate_raw(WINDOW[0], late_end, url=raw_url, raise_on_failure=False)
-    by_suite = {r["suite"]: r for r in results}
-    assert by_suite[gates.LANDING_FILES_SUITE]["success"]
+    by_suite = {r.suite: r for r in results}
+    assert by_suite[gates.LANDING_FILES_SUITE].success
     decisions = by_suite["raw_router_decisions"]
-    assert not decisions["success"]
-    assert [f["expectation"] for f in decisions["failed_expectations"]] == ["expect_column_max_to_be_between"]
+    assert not decisions.success
+    assert [f.expectation for f in decisions.failed_expectations] == ["expect_column_max_to_be_between"]
     with db.connect(raw_url, autocommit=True) as conn:
         newest = conn.execute(
             "select max(created_at) from raw.router_decisions where _partition_hour >= %s and _partition_hour < %s",
             (WINDOW[0], late_end),
         ).fetchone()[0]
-    assert datetime.fromisoformat(str(decisions["failed_expectations"][0]["observed"])) == newest.astimezone(UTC)
+    assert datetime.fromisoformat(str(decisions.failed_expectations[0].observed)) == newest.astimezone(UTC)
 
 
 # --------------------------------------------------------------------------- marts suites (hand-made marts)
@@ -262,13 +263,13 @@ def _sql(url: str, statement: str, params: tuple = ()) -> None:
 def test_weights_suite_passes_on_a_complete_day(marts_url):
     _weights(marts_url, DAY)
     result = _gate_weights(marts_url, DAY)
-    assert result["success"], result["failed_expectations"]
-    recorded = _audit(marts_url, [result["id"]])[result["id"]]
+    assert result.success, result.failed_expectations
+    recorded = _audit(marts_url, [result.id])[result.id]
     assert recorded["batch"] == f"routing_weights[{DAY}]" and recorded["success"]
     with db.connect(marts_url, autocommit=True) as conn:
         assert conn.execute(
-            "select batch_sha256 from audit.gate_results where gate_result_id = %s", (result["id"],)
-        ).fetchone()[0] == export.mart_digest(conn, DAY)
+            "select batch_sha256 from audit.gate_results where gate_result_id = %s", (result.id,)
+        ).fetchone()[0] == mart_digest(conn, DAY)
 
 
 def test_weights_suite_catches_a_missing_row(marts_url):
@@ -276,8 +277,8 @@ def test_weights_suite_catches_a_missing_row(marts_url):
     _sql(marts_url, "delete from marts.routing_weights where as_of_date = %s and strategy = 'sla'"
          " and team_id = 'team_b' and tier = 'T3'", (DAY,))
     result = _gate_weights(marts_url, DAY)
-    assert not result["success"]
-    failed = _failed_by_type(_audit(marts_url, [result["id"]])[result["id"]])
+    assert not result.success
+    failed = _failed_by_type(_audit(marts_url, [result.id])[result.id])
     assert failed["expect_column_values_to_be_null"][0]["observed"]["partial_unexpected_list"] == ["sla/team_b/T3"]
 
 
@@ -289,8 +290,8 @@ def test_weights_suite_catches_a_weight_outside_floor_and_ceiling(marts_url, rat
     _sql(marts_url, "update marts.routing_weights set weight = %s where as_of_date = %s and strategy = 'sla_csat'"
          " and team_id = 'team_a' and tier = 'T1'", (outside, DAY))
     result = _gate_weights(marts_url, DAY)
-    assert not result["success"]
-    failed = _failed_by_type(_audit(marts_url, [result["id"]])[result["id"]])
+    assert not result.success
+    failed = _failed_by_type(_audit(marts_url, [result.id])[result.id])
     between = failed["expect_column_values_to_be_between"][0]
     assert between["observed"]["partial_unexpected_list"] == [pytest.approx(outside)]
     assert between["kwargs"]["min_value"] == pytest.approx(BASE * float(dbt_var("weights_floor_ratio")))
@@ -303,8 +304,8 @@ def test_weights_suite_catches_a_missing_rationale(marts_url, rationale):
     _sql(marts_url, "update marts.routing_weights set rationale = %s::jsonb where as_of_date = %s"
          " and strategy = 'static' and team_id = 'team_c' and tier = 'T4'", (rationale, DAY))
     result = _gate_weights(marts_url, DAY)
-    assert not result["success"]
-    failed = _failed_by_type(_audit(marts_url, [result["id"]])[result["id"]])
+    assert not result.success
+    failed = _failed_by_type(_audit(marts_url, [result.id])[result.id])
     assert [f["kwargs"]["column"] for f in failed["expect_column_values_to_not_be_null"]] == ["rationale"]
     assert failed["expect_column_values_to_not_be_null"][0]["observed"]["unexpected_count"] == 1
 
@@ -312,7 +313,7 @@ def test_weights_suite_catches_a_missing_rationale(marts_url, rationale):
 def test_weights_suite_catches_a_change_beyond_the_cap_against_the_exported_version(marts_url):
     exported_day = DAY - timedelta(days=10)
     _weights(marts_url, exported_day)
-    assert _gate_weights(marts_url, exported_day)["success"]
+    assert _gate_weights(marts_url, exported_day).success
     export.publish(exported_day, url=marts_url)
 
     # one day after the exported version: a change of 1.5 x cap is too much ...
@@ -321,8 +322,8 @@ def test_weights_suite_catches_a_change_beyond_the_cap_against_the_exported_vers
     _sql(marts_url, "update marts.routing_weights set weight = %s where as_of_date = %s and strategy = 'sla'"
          " and team_id = 'team_a' and tier = 'T2'", (BASE * (1 + 1.5 * CAP), next_day))
     result = _gate_weights(marts_url, next_day)
-    assert not result["success"]
-    failed = _failed_by_type(_audit(marts_url, [result["id"]])[result["id"]])
+    assert not result.success
+    failed = _failed_by_type(_audit(marts_url, [result.id])[result.id])
     assert set(failed) == {"expect_column_max_to_be_between"}
     assert failed["expect_column_max_to_be_between"][0]["kwargs"]["column"] == "cap_excess"
     assert failed["expect_column_max_to_be_between"][0]["observed"] == pytest.approx(0.5 * CAP)
@@ -332,17 +333,17 @@ def test_weights_suite_catches_a_change_beyond_the_cap_against_the_exported_vers
     # ... and so is a cut of 1.5 x cap ...
     _sql(marts_url, "update marts.routing_weights set weight = %s where as_of_date = %s and strategy = 'sla'"
          " and team_id = 'team_a' and tier = 'T2'", (BASE * (1 - 1.5 * CAP), next_day))
-    assert not _gate_weights(marts_url, next_day)["success"]
+    assert not _gate_weights(marts_url, next_day).success
 
     # ... while exactly the cap passes, and two days after the export the cap compounds
     _sql(marts_url, "update marts.routing_weights set weight = %s where as_of_date = %s and strategy = 'sla'"
          " and team_id = 'team_a' and tier = 'T2'", (BASE * (1 + CAP), next_day))
-    assert _gate_weights(marts_url, next_day)["success"]
+    assert _gate_weights(marts_url, next_day).success
     two_days = exported_day + timedelta(days=2)
     _weights(marts_url, two_days)
     _sql(marts_url, "update marts.routing_weights set weight = %s where as_of_date = %s and strategy = 'sla'"
          " and team_id = 'team_a' and tier = 'T2'", (BASE * (1 + 1.5 * CAP), two_days))
-    assert _gate_weights(marts_url, two_days)["success"]
+    assert _gate_weights(marts_url, two_days).success
 
 
 def _experiment(url: str, shares: dict[str, float], results: dict[str, dict] | None, day: date = DAY) -> None:
@@ -368,23 +369,23 @@ def _experiment(url: str, shares: dict[str, float], results: dict[str, dict] | N
 
 
 def _gate_ab(url: str, day: date = DAY) -> dict[str, dict]:
-    return {r["suite"]: r for r in (gates.validate(b, url=url) for b in gates.ab_batches(day))}
+    return {r.suite: r for r in (gates.validate(b, url=url) for b in gates.ab_batches(day))}
 
 
 def test_ab_suites_pass_on_sound_results(marts_url):
     _experiment(marts_url, {"control": 0.5, "treatment": 0.5}, {"control": {}, "treatment": {}})
     results = _gate_ab(marts_url)
-    assert all(r["success"] for r in results.values()), {s: r["failed_expectations"] for s, r in results.items()}
+    assert all(r.success for r in results.values()), {s: r.failed_expectations for s, r in results.items()}
     # and a day with no experiment running has nothing to check
     _sql(marts_url, "delete from reference.experiments; delete from marts.ab_results")
-    assert all(r["success"] for r in _gate_ab(marts_url).values())
+    assert all(r.success for r in _gate_ab(marts_url).values())
 
 
 def test_ab_shares_must_sum_to_one(marts_url):
     _experiment(marts_url, {"control": 0.5, "treatment": 0.4}, {"control": {}, "treatment": {}})
     shares = _gate_ab(marts_url)[gates.AB_SHARES_SUITE]
-    assert not shares["success"]
-    failed = _failed_by_type(_audit(marts_url, [shares["id"]])[shares["id"]])
+    assert not shares.success
+    failed = _failed_by_type(_audit(marts_url, [shares.id])[shares.id])
     assert failed["expect_column_values_to_be_between"][0]["observed"]["partial_unexpected_list"] == [
         pytest.approx(0.9), pytest.approx(0.9)
     ]
@@ -393,8 +394,8 @@ def test_ab_shares_must_sum_to_one(marts_url):
 def test_ab_results_must_exist_for_a_running_experiment(marts_url):
     _experiment(marts_url, {"control": 0.5, "treatment": 0.5}, {})
     shares = _gate_ab(marts_url)[gates.AB_SHARES_SUITE]
-    assert not shares["success"]
-    assert [f["expectation"] for f in shares["failed_expectations"]] == ["expect_column_values_to_not_be_null"]
+    assert not shares.success
+    assert [f.expectation for f in shares.failed_expectations] == ["expect_column_values_to_not_be_null"]
 
 
 @pytest.mark.parametrize("column", ["p_value", "p_value_holm", "srm_p_value"])
@@ -402,10 +403,10 @@ def test_ab_results_must_exist_for_a_running_experiment(marts_url):
 def test_ab_p_values_must_lie_in_the_unit_interval(marts_url, column, value):
     _experiment(marts_url, {"control": 0.5, "treatment": 0.5}, {"control": {}, "treatment": {column: value}})
     results = _gate_ab(marts_url)
-    assert results[gates.AB_SHARES_SUITE]["success"]
+    assert results[gates.AB_SHARES_SUITE].success
     ab = results[gates.AB_RESULTS_SUITE]
-    assert not ab["success"]
-    failed = _failed_by_type(_audit(marts_url, [ab["id"]])[ab["id"]])
+    assert not ab.success
+    failed = _failed_by_type(_audit(marts_url, [ab.id])[ab.id])
     assert [f["kwargs"]["column"] for f in failed["expect_column_values_to_be_between"]] == [column]
     assert failed["expect_column_values_to_be_between"][0]["observed"]["partial_unexpected_list"] == [value, value]
 
@@ -419,8 +420,8 @@ def test_every_gate_passes_on_the_real_build(three_week_url, three_week_warehous
         day = conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
     raw = gates.gate_raw(first, last + timedelta(hours=1), url=three_week_url)
     marts = gates.gate_marts(day, url=three_week_url)
-    assert {r["suite"] for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert {r.suite for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
     results = raw + marts
-    assert all(r["success"] for r in results), [r["failed_expectations"] for r in results if not r["success"]]
-    ab = next(r for r in marts if r["suite"] == gates.AB_RESULTS_SUITE)
-    assert ab["statistics"]["evaluated_expectations"] == len(gates.load_suite(gates.AB_RESULTS_SUITE)["expectations"])
+    assert all(r.success for r in results), [r.failed_expectations for r in results if not r.success]
+    ab = next(r for r in marts if r.suite == gates.AB_RESULTS_SUITE)
+    assert ab.statistics["evaluated_expectations"] == len(gates.load_suite(gates.AB_RESULTS_SUITE)["expectations"])

@@ -1,7 +1,7 @@
 """Capped routing weights: the step function, the marts and the adjustment log.
 
 - Property tests (hypothesis) drive udf.routing_weight_step (dbt_project/macros/udf_weights.sql, through
-  the database) and its Python reference (routerloop.weights) with adversarial histories: zero counts, a
+  the database) and its Python reference (tests/oracles/weights.py) with adversarial histories: zero counts, a
   single outcome, extreme scores, long gaps, huge volumes. Both must agree (weights within 1e-12
   relative, the same rules) and hold the invariants: first day base; finite, positive, inside floor and
   ceiling; day-to-day change within the step cap; the deadband keeps the previous weight; decay moves
@@ -26,11 +26,12 @@ import psycopg
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from oracles import weights
+from oracles.weights import WeightParams
 
-from routerloop import db, weights
+from routerloop import db
 from routerloop.build import run_dbt
 from routerloop.config import dbt_var, reload_settings
-from routerloop.weights import WeightParams
 
 REL_TOL = 1e-12  # the SQL and the Python step do the same IEEE operations in the same order
 FAILED = {"error", "fail", "runtime error"}

@@ -91,6 +91,10 @@ def build(
     scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
     run them. `unit_tests` forces either way.
     """
+    from routerloop.warehouse.migrations import migrate
+
+    with db.connect(url or db.database_url()) as conn:
+        migrate(conn)  # the audit tables dbt's hooks write to
     args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
         args.append("--full-refresh")
@@ -105,7 +109,7 @@ def build(
     failed = [n for n in nodes if n["status"] in {"error", "fail", "runtime error"}]
     return {
         "ok": bool(result.success),
-        "invocation_id": _invocation_id(),
+        "invocation_id": last_invocation_id(),
         "models_built": sum(1 for n in nodes if n["node"].startswith("model.") and n["status"] == "success"),
         "tests_passed": sum(1 for n in nodes if n["node"].startswith(("test.", "unit_test.")) and n["status"] == "pass"),
         "failed": failed,
@@ -113,7 +117,8 @@ def build(
     }
 
 
-def _invocation_id() -> str | None:
+def last_invocation_id() -> str | None:
+    """The invocation id of the last dbt run in this project's target folder (run_results.json)."""
     run_results = target_path() / "run_results.json"
     try:
         return json.loads(run_results.read_text())["metadata"]["invocation_id"]

@@ -99,7 +99,7 @@ def write_manifest(url: str | None = None) -> Path:
     the DAG processor only ever reads a complete manifest.
     """
     from routerloop.build import parse
-    from routerloop.export import _write_atomically
+    from routerloop.files import write_atomically
 
     destination = settings().dbt_manifest_path
     work = destination.parent / "parse"
@@ -116,6 +116,6 @@ def write_manifest(url: str | None = None) -> Path:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    _write_atomically(destination, data)
+    write_atomically(destination, data)
     return destination
 

@@ -22,45 +22,29 @@ from pathlib import Path
 
 from routerloop import contract, db
 from routerloop.config import dbt_var, settings
+from routerloop.gate_results import WEIGHTS_SUITE, FailedExpectation, GateResult, record, weights_batch_id
+from routerloop.warehouse.migrations import migrate
+from routerloop.weight_rows import mart_digest
 
 log = logging.getLogger(__name__)
 
 RAW_SUITE_PREFIX = "raw_"
 LANDING_FILES_SUITE = "raw_landed_files"
-WEIGHTS_SUITE = "marts_routing_weights"
 AB_RESULTS_SUITE = "marts_ab_results"
 AB_SHARES_SUITE = "marts_ab_shares"
 DATA_DOCS_SITE = "routerloop"
 # Tolerance for float comparisons of sums and ratios inside gates.
 FLOAT_TOLERANCE = 1e-9
 
-AUDIT_DDL = """
-create schema if not exists audit;
-create table if not exists audit.gate_results (
-    gate_result_id bigserial primary key,
-    suite text not null,
-    batch text not null,
-    success boolean not null,
-    statistics jsonb not null,
-    failed_expectations jsonb not null,
-    parameters jsonb not null,
-    data_docs_path text,
-    validated_at timestamptz not null default now()
-);
--- sha256 of the validated rows where the consumer checks it (the weights: routerloop.export.mart_digest)
-alter table audit.gate_results add column if not exists batch_sha256 text;
-create index if not exists gate_results_suite_batch on audit.gate_results (suite, batch, validated_at desc);
-"""
-
-
 class GateFailed(RuntimeError):
-    """A suite failed; the message lists the failed expectations with their observed values."""
+    """Suites failed; the message lists the failed expectations with their observed values."""
 
-    def __init__(self, result: dict):
-        self.result = result
-        lines = [f"gate {result['suite']} failed for batch {result['batch']} (gate_result_id {result['id']}):"]
-        for failure in result["failed_expectations"]:
-            lines.append(f"  - {failure['expectation']} {failure['kwargs']}: observed {failure['observed']}")
+    def __init__(self, failed: list[GateResult]):
+        self.failed = failed
+        lines = []
+        for result in failed:
+            lines.append(f"gate {result.suite} failed for batch {result.batch} (gate_result_id {result.id}):")
+            lines += [f"  - {f.expectation} {f.kwargs}: observed {f.observed}" for f in result.failed_expectations]
         super().__init__("\n".join(lines))
 
 
@@ -192,17 +176,10 @@ def raw_batches(start: datetime, end: datetime) -> list[Batch]:
     return batches
 
 
-def weights_batch_id(as_of_date: date) -> str:
-    return f"routing_weights[{as_of_date.isoformat()}]"
-
-
 def weights_batch(as_of_date: date, url: str | None = None) -> Batch:
     """Every strategy x team x tier of the day, with its change against the version the router has now."""
-    from routerloop.export import ensure_router_schema, mart_digest
-
     with db.connect(url or db.database_url()) as conn:
-        ensure_router_schema(conn)
-        conn.commit()
+        migrate(conn)
         fingerprint = mart_digest(conn, as_of_date)
     base = float(dbt_var("weights_base"))
     cap = float(dbt_var("weights_step_cap"))
@@ -315,15 +292,11 @@ def ab_batches(as_of_date: date) -> list[Batch]:
 # --------------------------------------------------------------------------- running
 
 
-def _ensure_audit(conn) -> None:
-    conn.execute(AUDIT_DDL)
-
-
 def data_docs_dir() -> Path:
     return settings().report_dir / "data_docs"
 
 
-def validate(batch: Batch, url: str | None = None) -> dict:
+def validate(batch: Batch, url: str | None = None) -> GateResult:
     """Validate one batch with its suite; record it in audit.gate_results; return the result."""
     url = url or db.database_url()
     with warnings.catch_warnings():
@@ -349,37 +322,22 @@ def validate(batch: Batch, url: str | None = None) -> dict:
         run = checkpoint.run(expectation_parameters=batch.parameters)
     validation = next(iter(run.run_results.values()))
     failed = [
-        {
-            "expectation": r.expectation_config.type,
-            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
-            "observed": _observed(r.result),
-        }
+        FailedExpectation(
+            expectation=r.expectation_config.type,
+            kwargs={k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            observed=_observed(r.result),
+        )
         for r in validation.results
         if not r.success
     ]
-    result = {
-        "suite": batch.suite,
-        "batch": batch.batch_id,
-        "success": bool(run.success),
-        "statistics": dict(validation.statistics),
-        "failed_expectations": failed,
-        "parameters": batch.parameters,
-        "data_docs_path": str(data_docs_dir() / "index.html"),
-    }
     with db.connect(url) as conn:
-        _ensure_audit(conn)
-        result["id"] = conn.execute(
-            """
-            insert into audit.gate_results
-                (suite, batch, success, statistics, failed_expectations, parameters, data_docs_path,
-                 batch_sha256)
-            values (%s, %s, %s, %s, %s, %s, %s, %s) returning gate_result_id
-            """,
-            (result["suite"], result["batch"], result["success"], json.dumps(result["statistics"], default=str),
-             json.dumps(failed, default=str), json.dumps(batch.parameters, default=str), result["data_docs_path"],
-             batch.fingerprint),
-        ).fetchone()[0]
-    log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result["success"] else "FAILED")
+        migrate(conn)
+        result = record(
+            conn, suite=batch.suite, batch=batch.batch_id, success=bool(run.success),
+            statistics=dict(validation.statistics), failed_expectations=failed, parameters=batch.parameters,
+            data_docs_path=str(data_docs_dir() / "index.html"), batch_sha256=batch.fingerprint,
+        )
+    log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result.success else "FAILED")
     return result
 
 
@@ -437,39 +395,20 @@ def _observed(result: dict):
     return {k: result[k] for k in ("unexpected_count", "partial_unexpected_list") if k in result}
 
 
-def run_gates(batches: list[Batch], url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+def run_gates(batches: list[Batch], url: str | None = None, raise_on_failure: bool = True) -> list[GateResult]:
     """Validate every batch (all of them, so one report shows every failure), then fail if any failed."""
     results = [validate(b, url=url) for b in batches]
-    failed = [r for r in results if not r["success"]]
+    failed = [r for r in results if not r.success]
     if failed and raise_on_failure:
-        raise GateFailed(failed[0]) if len(failed) == 1 else GateFailed(_merge(failed))
+        raise GateFailed(failed)
     return results
 
 
-def _merge(failed: list[dict]) -> dict:
-    return {
-        "suite": ", ".join(r["suite"] for r in failed),
-        "batch": ", ".join(r["batch"] for r in failed),
-        "id": ", ".join(str(r["id"]) for r in failed),
-        "failed_expectations": [f for r in failed for f in r["failed_expectations"]],
-    }
-
-
-def gate_raw(start: datetime, end: datetime, url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+def gate_raw(start: datetime, end: datetime, url: str | None = None,
+             raise_on_failure: bool = True) -> list[GateResult]:
     return run_gates(raw_batches(start, end), url=url, raise_on_failure=raise_on_failure)
 
 
-def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[dict]:
+def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[GateResult]:
     return run_gates([weights_batch(as_of_date, url=url), *ab_batches(as_of_date)], url=url,
                      raise_on_failure=raise_on_failure)
-
-
-def latest_gate_result(conn, suite: str, batch_id: str) -> dict | None:
-    """The newest gate result for this suite and batch (id, success, batch_sha256), if any."""
-    _ensure_audit(conn)
-    row = conn.execute(
-        "select gate_result_id, success, batch_sha256 from audit.gate_results where suite = %s and batch = %s"
-        " order by validated_at desc, gate_result_id desc limit 1",
-        (suite, batch_id),
-    ).fetchone()
-    return {"id": row[0], "success": row[1], "batch_sha256": row[2]} if row else None

@@ -1,4 +1,4 @@
-"""Reference implementation of the capped routing weights, pure Python (no database).
+"""Test oracle: a reference implementation of the capped routing weights, pure Python (no database).
 
 marts.routing_weights computes the same in SQL: the daily step is udf.routing_weight_step
 (dbt_project/macros/udf_weights.sql), the score and the target are in
@@ -9,7 +9,6 @@ with adversarial histories and compares them. The settings are the dbt vars weig
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from routerloop.config import dbt_var
@@ -114,17 +113,6 @@ def step(previous: float | None, target: float | None, outcomes: int | None, par
     return Step(candidate, tuple(rules))
 
 
-def run_history(days: Iterable[tuple[float | None, int]], params: WeightParams) -> list[Step]:
-    """The chain of steps over consecutive days of (target, outcomes); the first day starts from base."""
-    steps: list[Step] = []
-    previous: float | None = None
-    for target, outcomes in days:
-        result = step(previous, target, outcomes, params)
-        steps.append(result)
-        previous = result.weight
-    return steps
-
-
 def decay_weight(age_days: float, half_life_days: float) -> float:
     """Weight of an outcome age_days old in the score: 2^(-age / half-life)."""
     return 2.0 ** (-age_days / half_life_days)
@@ -162,8 +150,3 @@ def target_weight(score: float | None, tier_mean_score: float | None, base: floa
     if tier_mean_score <= 0:
         return base
     return base * (score / tier_mean_score) ** alpha
-
-
-def max_daily_change(weights: Sequence[float]) -> float:
-    """The largest |w[d] / w[d-1] - 1| of a chain (0 for fewer than two days)."""
-    return max((abs(b / a - 1.0) for a, b in zip(weights, weights[1:], strict=False)), default=0.0)

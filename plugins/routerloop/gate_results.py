@@ -1,0 +1,82 @@
+"""Gate results: what a quality gate decided about a batch, as recorded in `audit.gate_results`.
+
+routerloop.gates writes them; routerloop.export reads the newest result of a day's weights before it
+publishes them. Both meet here, so neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+WEIGHTS_SUITE = "marts_routing_weights"
+
+
+def weights_batch_id(as_of_date: date) -> str:
+    """The batch name under which the weights gate records a day's weights."""
+    return f"routing_weights[{as_of_date.isoformat()}]"
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str  # the GX expectation type, e.g. expect_column_values_to_be_in_set
+    kwargs: dict
+    observed: object  # the observed value, or the unexpected count and examples
+
+
+@dataclass(frozen=True)
+class GateResult:
+    id: int  # audit.gate_results.gate_result_id
+    suite: str
+    batch: str
+    success: bool
+    statistics: dict = field(default_factory=dict)
+    failed_expectations: list[FailedExpectation] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+    data_docs_path: str | None = None
+
+    def summary(self) -> dict:
+        """The few fields a scheduler shows for a gate (its XCom value)."""
+        return {"id": self.id, "suite": self.suite, "batch": self.batch, "success": self.success}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecordedGate:
+    """The newest recorded verdict on a batch, as the export checks it."""
+
+    id: int
+    success: bool
+    batch_sha256: str | None
+
+
+def record(conn, *, suite: str, batch: str, success: bool, statistics: dict,
+           failed_expectations: list[FailedExpectation], parameters: dict, data_docs_path: str | None,
+           batch_sha256: str | None) -> GateResult:
+    """Append a validation to audit.gate_results and return it with its id."""
+    failed = [asdict(f) for f in failed_expectations]
+    gate_result_id = conn.execute(
+        """
+        insert into audit.gate_results
+            (suite, batch, success, statistics, failed_expectations, parameters, data_docs_path, batch_sha256)
+        values (%s, %s, %s, %s, %s, %s, %s, %s) returning gate_result_id
+        """,
+        (suite, batch, success, json.dumps(statistics, default=str), json.dumps(failed, default=str),
+         json.dumps(parameters, default=str), data_docs_path, batch_sha256),
+    ).fetchone()[0]
+    return GateResult(id=gate_result_id, suite=suite, batch=batch, success=success, statistics=statistics,
+                      failed_expectations=list(failed_expectations), parameters=parameters,
+                      data_docs_path=data_docs_path)
+
+
+def latest(conn, suite: str, batch_id: str) -> RecordedGate | None:
+    """The newest gate result for this suite and batch, if any."""
+    row = conn.execute(
+        "select gate_result_id, success, batch_sha256 from audit.gate_results where suite = %s and batch = %s"
+        " order by validated_at desc, gate_result_id desc limit 1",
+        (suite, batch_id),
+    ).fetchone()
+    return RecordedGate(*row) if row else None

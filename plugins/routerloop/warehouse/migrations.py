@@ -1,0 +1,197 @@
+"""The warehouse's own schemas (raw, audit, router), created by versioned, idempotent migrations.
+
+dbt owns staging, intermediate, marts, reference and udf. Everything routerloop writes outside dbt
+lives in the three schemas below, and every table, type and role of theirs is created here and only
+here:
+
+- `MIGRATIONS` is an append-only list. A migration is never edited once released: a change is a new
+  migration. `audit.schema_migrations` records which versions a database has, with a checksum of
+  their SQL, and `migrate()` refuses a database whose recorded checksum differs from the code's.
+- Every statement is idempotent (`if not exists`), so a database created before this table existed
+  converges too.
+- The raw stream tables follow the contract (routerloop.contract) rather than a version number: after
+  the migrations, `migrate()` reconciles them with it (routerloop.warehouse.raw).
+
+Everything runs in one transaction under the MIGRATIONS advisory lock, so concurrent callers (two
+landing tasks, a build and a gate) wait for each other and apply each migration once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from routerloop.warehouse import locks
+
+ROUTER_READER_ROLE = "routerloop_router"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    """The database's migration history does not match this code."""
+
+
+MIGRATIONS_TABLE_DDL = """
+create schema if not exists audit;
+create table if not exists audit.schema_migrations (
+    version integer primary key,
+    name text not null,
+    checksum text not null,
+    applied_at timestamptz not null default now()
+);
+comment on table audit.schema_migrations is
+    'Warehouse migrations applied to this database (routerloop.warehouse.migrations).';
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "schemas", """
+create schema if not exists raw;
+create schema if not exists audit;
+create schema if not exists router;
+"""),
+    Migration(2, "gate results", """
+create table if not exists audit.gate_results (
+    gate_result_id bigserial primary key,
+    suite text not null,
+    batch text not null,
+    success boolean not null,
+    statistics jsonb not null,
+    failed_expectations jsonb not null,
+    parameters jsonb not null,
+    data_docs_path text,
+    validated_at timestamptz not null default now()
+);
+create index if not exists gate_results_suite_batch on audit.gate_results (suite, batch, validated_at desc);
+comment on table audit.gate_results is
+    'One row per validation of a batch by a Great Expectations suite (routerloop.gates).';
+"""),
+    Migration(3, "gate results record the digest of the validated rows", """
+-- sha256 of the validated rows where the consumer checks it (the weights: routerloop.weight_rows)
+alter table audit.gate_results add column if not exists batch_sha256 text;
+"""),
+    Migration(4, "router weights", """
+create table if not exists router.weight_versions (
+    weights_version text primary key,
+    as_of_date date not null,
+    generated_at timestamptz not null,
+    row_count integer not null,
+    sha256 text not null,
+    dbt_invocation_id text,
+    gate_result_id bigint not null
+);
+create table if not exists router.routing_weights (
+    weights_version text not null,
+    strategy text not null,
+    team_id text not null,
+    tier text not null,
+    weight double precision not null,
+    previous_weight double precision,
+    generated_at timestamptz not null,
+    primary key (strategy, team_id, tier)
+);
+create table if not exists router.routing_weights_history (
+    weights_version text not null references router.weight_versions,
+    strategy text not null,
+    team_id text not null,
+    tier text not null,
+    weight double precision not null,
+    previous_weight double precision,
+    generated_at timestamptz not null,
+    primary key (weights_version, strategy, team_id, tier)
+);
+create table if not exists router.publish_log (
+    publish_id bigserial primary key,
+    weights_version text not null references router.weight_versions,
+    action text not null check (action in ('publish', 'rollback')),
+    replaced_version text,
+    published_at timestamptz not null default now()
+);
+comment on table router.routing_weights is 'The routing weights the router uses now (routerloop.export).';
+comment on table router.routing_weights_history is 'Every published version of the routing weights.';
+comment on table router.weight_versions is 'One row per published weights version: its as-of date, digest and gate.';
+comment on table router.publish_log is 'Every publish and rollback: which version replaced which.';
+"""),
+    Migration(5, "router read-only role", f"""
+do $$
+begin
+    create role {ROUTER_READER_ROLE} nologin;
+-- roles are cluster-wide: another database may create it at the same moment
+exception when duplicate_object or unique_violation then null;
+end $$;
+grant usage on schema router to {ROUTER_READER_ROLE};
+grant select on all tables in schema router to {ROUTER_READER_ROLE};
+alter default privileges in schema router grant select on tables to {ROUTER_READER_ROLE};
+"""),
+    Migration(6, "dbt run bookkeeping", """
+create table if not exists audit.dbt_model_watermarks (
+    model text primary key,
+    processed_through timestamptz not null
+);
+create table if not exists audit.dbt_model_runs (
+    invocation_id text not null,
+    model text not null,
+    status text not null,
+    completed_at timestamptz not null default clock_timestamp(),
+    primary key (invocation_id, model)
+);
+comment on table audit.dbt_model_watermarks is
+    'Per incremental dbt model: the start of its last successful run; it next reads rows staged after it.';
+comment on table audit.dbt_model_runs is 'Which dbt invocation built which model (the export names it).';
+"""),
+)
+
+
+def _check_sequence() -> None:
+    versions = [m.version for m in MIGRATIONS]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"migration versions must be 1..n without gaps, got {versions}")
+
+
+def applied(conn) -> dict[int, str]:
+    """Version -> checksum of the migrations this database has (empty before the first migrate())."""
+    exists = conn.execute("select to_regclass('audit.schema_migrations') is not null").fetchone()[0]
+    if not exists:
+        return {}
+    return dict(conn.execute("select version, checksum from audit.schema_migrations").fetchall())
+
+
+def migrate(conn) -> list[int]:
+    """Bring the warehouse to the current migrations and the contract's raw tables; idempotent.
+
+    Commits on `conn` (autocommit or not). Returns the versions applied now.
+    """
+    from routerloop.warehouse import raw
+
+    _check_sequence()
+    with conn.transaction():
+        locks.xact_lock(conn, locks.MIGRATIONS)
+        conn.execute(MIGRATIONS_TABLE_DDL)
+        done = applied(conn)
+        for version, checksum in done.items():
+            known = next((m for m in MIGRATIONS if m.version == version), None)
+            if known is None or known.checksum != checksum:
+                raise MigrationError(
+                    f"the database has migration {version} with another definition than this code"
+                    " (migrations are never edited: add a new one)"
+                )
+        now = [m for m in MIGRATIONS if m.version not in done]
+        for migration in now:
+            conn.execute(migration.sql)
+            conn.execute(
+                "insert into audit.schema_migrations (version, name, checksum) values (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    raw.ensure_raw_schema(conn)
+    if not conn.autocommit:
+        conn.commit()
+    return [m.version for m in now]

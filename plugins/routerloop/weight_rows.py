@@ -1,0 +1,41 @@
+"""A day's routing weights as the router receives them, and their digest.
+
+The weights gate records the digest of the rows it validated; the export recomputes it from the same
+rows and refuses to publish weights that changed after they were gated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+
+def mart_rows(conn, as_of_date: date) -> list[dict]:
+    """The weights of one day as exported: previous_weight is the mart's (the weight of the day before)."""
+    cursor = conn.execute(
+        """
+        select strategy, team_id, tier, weight, previous_weight
+        from marts.routing_weights where as_of_date = %s
+        order by strategy, team_id, tier
+        """,
+        (as_of_date,),
+    )
+    return [
+        {"strategy": s, "team_id": team, "tier": tier, "weight": None if w is None else float(w),
+         "previous_weight": None if p is None else float(p)}
+        for s, team, tier, w, p in cursor
+    ]
+
+
+def canonical_bytes(rows: list[dict]) -> bytes:
+    return json.dumps(rows, sort_keys=True, separators=(",", ":")).encode()
+
+
+def rows_digest(rows: list[dict]) -> str:
+    return hashlib.sha256(canonical_bytes(rows)).hexdigest()
+
+
+def mart_digest(conn, as_of_date: date) -> str:
+    """sha256 of a day's weights as they would be exported; the weights gate records it."""
+    return rows_digest(mart_rows(conn, as_of_date))
