@@ -1,10 +1,12 @@
-"""Shared fixtures. Every test session gets its own database on a real PostgreSQL and drops it.
+"""Shared fixtures. Every test session that needs a database gets its own on a real PostgreSQL and
+drops it at the end; a session of pure-Python tests starts no server.
 
 The server is ROUTERLOOP_DATABASE_URL when set, else the embedded one (`routerloop db up`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from datetime import UTC, datetime
@@ -16,12 +18,26 @@ from routerloop import db
 from routerloop.config import reload_settings
 
 _SERVER_URL = None
+# What a session that needs no database sees, so that a test using one without asking for it fails
+# loudly instead of writing into some default database.
+NO_DATABASE_URL = "postgresql://no-database@invalid.invalid/ask-for-the-database_url-fixture"
 
 
-def pytest_configure(config):
-    """Create the session database before collection, so every module and subprocess sees it."""
+def _needs_database(item) -> bool:
+    return "database_url" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Create the session database once the selected tests are known, and only if one of them needs it.
+
+    A test needs it when `database_url` is in its fixture closure (directly or through `conn`,
+    `three_week_url`, ...). Pure-Python tests run without PostgreSQL. It is created before the first
+    test runs, so every module and subprocess sees it.
+    """
     global _SERVER_URL
-    if hasattr(config, "workerinput"):
+    if hasattr(config, "workerinput") or not any(_needs_database(item) for item in items):
+        os.environ["ROUTERLOOP_DATABASE_URL"] = NO_DATABASE_URL
+        reload_settings()
         return
     server = db.up(quiet=True)
     _SERVER_URL = server
@@ -61,11 +77,43 @@ def small_landing(tmp_path_factory) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def fresh_database(server_url: str, prefix: str):
+    """A database of its own on the session's server, dropped on the way out."""
+    name = f"routerloop_{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    url = db.create_database(server_url, name)
+    try:
+        yield url
+    finally:
+        db.drop_database(server_url, name)
+
+
+@contextlib.contextmanager
+def pointed_at(url: str, work: Path):
+    """routerloop and dbt pointed at `url` (dbt's artifacts under `work`) while inside."""
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("ROUTERLOOP_DATABASE_URL", url)
+            patch.setenv("DBT_TARGET_PATH", str(work / "dbt-target"))
+            patch.setenv("DBT_LOG_PATH", str(work / "dbt-logs"))
+            reload_settings()
+            yield url
+    finally:
+        reload_settings()
+
+
+@pytest.fixture
+def own_database(database_url, tmp_path):
+    """A fresh database for one test that rebuilds marts incrementally (the session one stays untouched)."""
+    with fresh_database(database_url, "own") as url, pointed_at(url, tmp_path):
+        yield url
+
+
 THREE_WEEK_HOURS = 504  # the proof of the marts needs at least three weeks of history
 
 
 @pytest.fixture(scope="session")
-def three_week_database(tmp_path_factory) -> tuple[Path, str]:
+def three_week_database(database_url, tmp_path_factory) -> tuple[Path, str]:
     """Three weeks of clean generated telemetry, landed and built (full refresh of every model).
 
     It lives in a database of its own, so tests that land other data into the session database cannot
@@ -77,23 +125,13 @@ def three_week_database(tmp_path_factory) -> tuple[Path, str]:
 
     landing = tmp_path_factory.mktemp("landing_three_weeks")
     generate(out=landing, start=DEMO_START, hours=THREE_WEEK_HOURS, seed=21, decisions_per_hour=60, bad_rate=0.0)
-    name = f"routerloop_3w_{os.getpid()}_{secrets.token_hex(3)}"
-    url = db.create_database(_SERVER_URL, name)
-    artifacts = tmp_path_factory.mktemp("three_week_dbt")
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("ROUTERLOOP_DATABASE_URL", url)
-            patch.setenv("DBT_TARGET_PATH", str(artifacts / "target"))
-            patch.setenv("DBT_LOG_PATH", str(artifacts / "logs"))
-            reload_settings()
+    with fresh_database(database_url, "3w") as url:
+        with pointed_at(url, tmp_path_factory.mktemp("three_week_dbt")):
             landed = land(landing=landing, progress=False, url=url)
             assert landed["ok"], landed.get("error")
             built = build(full_refresh=True, url=url, quiet=True)
             assert built["ok"], "\n".join(f"{n['node']}: {n['message']}" for n in built["failed"])
-    finally:
-        reload_settings()
-    yield landing, url
-    db.drop_database(_SERVER_URL, name)
+        yield landing, url
 
 
 @pytest.fixture(scope="session")

@@ -17,22 +17,21 @@ The verdict rule is re-implemented here too; dbt's own unit tests force each ver
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from conftest import fresh_database, pointed_at
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from routerloop import db, experiments
+from routerloop import experiments
 from routerloop.build import run_dbt
-from routerloop.config import dbt_var, reload_settings
+from routerloop.config import dbt_var
 
 pytestmark = pytest.mark.slow
 
@@ -53,21 +52,14 @@ KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 
 
 @pytest.fixture(scope="module")
-def ab_database(tmp_path_factory):
+def ab_database(database_url, tmp_path_factory):
     """A database of this module's own with a generated, landed and built A/B mart."""
     from routerloop.generate import generate
     from routerloop.land import land
 
-    server = os.environ["ROUTERLOOP_DATABASE_URL"]
-    name = f"routerloop_test_ab_{os.getpid()}_{secrets.token_hex(3)}"
-    url = db.create_database(server, name)
     work = tmp_path_factory.mktemp("ab_results")
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("ROUTERLOOP_DATABASE_URL", url)
-            patch.setenv("DBT_TARGET_PATH", str(work / "target"))
-            patch.setenv("DBT_LOG_PATH", str(work / "logs"))
-            reload_settings()
+    with fresh_database(database_url, "ab") as url:
+        with pointed_at(url, work):
             generate(out=work / "landing", start=START, hours=HOURS, seed=23,
                      decisions_per_hour=DECISIONS_PER_HOUR, bad_rate=0.0, progress=False)
             landed = land(landing=work / "landing", progress=False, url=url)
@@ -76,11 +68,7 @@ def ab_database(tmp_path_factory):
             result = run_dbt(["build", "--select", "+ab_results", "--indirect-selection", "cautious"], url=url,
                              quiet=True)
             nodes = {r.node.unique_id: str(r.status) for r in result.result.results}
-        reload_settings()
         yield url, result.success, nodes
-    finally:
-        reload_settings()
-        db.drop_database(server, name)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import test_marts_sla_ops
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 from test_marts_sla_ops import (
     FAILED,
@@ -42,9 +41,6 @@ from routerloop.build import run_dbt
 from routerloop.config import dbt_var
 
 pytestmark = pytest.mark.slow
-
-# A fresh database for the late-data test (the session ones stay untouched); pytest finds fixtures by name.
-own_database = test_marts_sla_ops.own_database
 
 TIERS = ["T1", "T2", "T3", "T4"]  # T1 most severe; a tier's rank is its number
 QUALITY_MARTS = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import secrets
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 from routerloop import db
 from routerloop.build import run_dbt
-from routerloop.config import dbt_var, reload_settings, settings
+from routerloop.config import dbt_var, settings
 
 pytestmark = pytest.mark.slow
 
@@ -364,22 +363,6 @@ MART_KEYS = {
     "rule_alerts": ["as_of_date", "rule_version", "alert_trigger"],
     "review_queue_health_daily": ["report_date", "severity"],
 }
-
-
-@pytest.fixture
-def own_database(monkeypatch, tmp_path):
-    """A fresh database for tests that rebuild marts incrementally (the session one stays untouched)."""
-    server = db.database_url()
-    name = f"routerloop_late_{os.getpid()}_{secrets.token_hex(3)}"
-    url = db.create_database(server, name)
-    monkeypatch.setenv("ROUTERLOOP_DATABASE_URL", url)
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
-    reload_settings()
-    yield url
-    monkeypatch.undo()
-    reload_settings()
-    db.drop_database(server, name)
 
 
 def land_hours(landing: Path, start: datetime, end: datetime) -> None:

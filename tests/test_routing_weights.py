@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -31,7 +29,7 @@ from oracles.weights import WeightParams
 
 from routerloop import db
 from routerloop.build import run_dbt
-from routerloop.config import dbt_var, reload_settings
+from routerloop.config import dbt_var
 
 REL_TOL = 1e-12  # the SQL and the Python step do the same IEEE operations in the same order
 FAILED = {"error", "fail", "runtime error"}
@@ -569,21 +567,6 @@ def test_adjustment_log_is_append_only_across_runs(three_week_url, private_artif
 
 DAILY_START = datetime(2026, 11, 1, tzinfo=UTC)
 DAILY_DAYS = 5
-
-
-@pytest.fixture
-def own_database(monkeypatch, tmp_path):
-    server = db.database_url()
-    name = f"routerloop_weights_{os.getpid()}_{secrets.token_hex(3)}"
-    url = db.create_database(server, name)
-    monkeypatch.setenv("ROUTERLOOP_DATABASE_URL", url)
-    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
-    reload_settings()
-    yield url
-    monkeypatch.undo()
-    reload_settings()
-    db.drop_database(server, name)
 
 
 def build_upstream_and_weights(url: str, start=None, end=None, full_refresh: bool = False) -> None:
