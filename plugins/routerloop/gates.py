@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from routerloop import contract, db
+from routerloop import contract, data_docs, db
 from routerloop.config import dbt_var, settings
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,7 @@ def validate(batch: Batch, url: str | None = None) -> dict:
         )
         run = checkpoint.run(expectation_parameters=batch.parameters)
     validation = next(iter(run.run_results.values()))
+    data_docs.make_offline(data_docs_dir(), validation_results_dir(), run, batch.batch_id)
     failed = [
         {
             "expectation": r.expectation_config.type,
