@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import START_DATE, Tag, default_args, tags
+from _common import START_DATE, Tag, default_args, log, tags
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from routerloop.assets import RAW_ASSETS
@@ -23,6 +23,7 @@ Lands the previous full hour of every telemetry stream from the landing zone int
   (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
 * **Idempotent:** the landing ledger (`raw.landed_files`) makes re-landing a file a no-op, so a
   re-run, a retry or an overlapping backfill never duplicates rows. A changed file is refused.
+  Each task logs how many files it landed now and how many had landed before (skipped).
 * **Failures:** bad lines go to `raw.quarantine` with a reason. When a file's share of bad lines
   exceeds `bad_line_limit`, or a landed file has changed, the task fails at once without retries
   (retrying cannot fix the input). An unreadable file and other errors (database unreachable) are
@@ -41,12 +42,21 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
     # Imported here, not at the top: parsing the DAG file must stay cheap.
     from airflow.sdk.exceptions import AirflowFailException
 
-    from routerloop.land import FAILED_STATUSES, FAILED_UNREADABLE, land
+    from routerloop.land import FAILED_STATUSES, FAILED_UNREADABLE, LOADED, SKIPPED, land
     from routerloop.windows import hour_window
 
     start, end = hour_window(data_interval_start, data_interval_end)
     result = land(landing=settings().landing_dir, streams=[stream], start=start, end=end, progress=False)
     totals = {k: result["totals"][k] for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
+    # A re-run (or an hour the demo landed) loads nothing: say why, rather than leave a silent zero.
+    statuses = [f["status"] for f in result["files"]]
+    totals["landed_now"], totals["already_landed"] = statuses.count(LOADED), statuses.count(SKIPPED)
+    log.info(
+        "%s, %s to %s UTC: files: %d landed now, %d already landed before (skipped); "
+        "lines: %d loaded, %d duplicates, %d quarantined",
+        stream, f"{start:%Y-%m-%d %H:%M}", f"{end:%H:%M}", totals["landed_now"], totals["already_landed"],
+        totals["loaded"], totals["duplicates"], totals["quarantined"],
+    )
     if not result["ok"]:
         message = f"{stream} for {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC did not land cleanly: {result['error']}"
         failed = {f["status"] for f in result["files"] if f["status"] in FAILED_STATUSES}

@@ -45,6 +45,9 @@ def test_demo_runs_the_loop_and_prints_the_exported_version_and_the_report(datab
         latest = json.loads((tmp_path / "exports" / "routing_weights" / "latest.json").read_text())
         assert latest["manifest"]["weights_version"] == version.group(1)
         assert (tmp_path / "reports" / "data_docs" / "index.html").is_file()
+        index = (tmp_path / "reports" / "data_docs" / "index.html").read_text()
+        assert "<script" not in index and index.count('<tr class="passed">') >= 10  # opens offline
+        assert "routing_weights[" in index  # names routerloop's batches (GX does not record them)
         assert (tmp_path / "state" / "dbt" / "manifest.json").is_file()  # for the daily DAG
 
         with db.connect(url, autocommit=True) as conn:

@@ -29,6 +29,7 @@ RUN_AT = "2026-11-01T05:05:00+00:00"  # `dags test` takes the moment the run hap
 LANDED_HOUR = datetime(2026, 11, 1, 4, tzinfo=UTC)
 GENERATED_FROM = datetime(2026, 11, 1, tzinfo=UTC)
 GENERATED_HOURS = 7
+LANDING_LOG_WINDOW = "2026-11-01 04:00 to 05:00 UTC"  # how a landing task's log names the hour
 
 pytestmark = pytest.mark.slow
 
@@ -164,6 +165,11 @@ def test_dags_test_lands_exactly_the_previous_hour_of_every_stream(landing, ware
             assert hours == [(LANDED_HOUR,)], stream
         assert conn.execute("select count(*) from raw.quarantine").fetchone()[0] == 0
 
+    # each landing task says what it landed
+    for stream in STREAMS:
+        files = len(_partition_files(landing, stream, LANDED_HOUR))
+        assert f"{stream}, {LANDING_LOG_WINDOW}: files: {files} landed now, 0 already landed" in output, stream
+
     # each landing task emitted the asset of its own raw table, once
     events = _asset_events(airflow_home)
     assert events == {RAW_ASSETS[stream].uri: [f"land_{stream}"] for stream in STREAMS}
@@ -180,6 +186,9 @@ def test_running_the_same_hour_again_changes_nothing(landing, warehouse, airflow
     with db.connect(warehouse, autocommit=True) as conn:
         after = {s: conn.execute(f"select count(*) from raw.{s}").fetchone()[0] for s in STREAMS}
     assert after == before
+    for stream in STREAMS:  # and the task log says why nothing landed
+        files = len(_partition_files(landing, stream, LANDED_HOUR))
+        assert f"{stream}, {LANDING_LOG_WINDOW}: files: 0 landed now, {files} already landed before" in output
 
 
 def test_a_file_of_bad_lines_fails_its_task_at_once_with_a_plain_reason(tmp_path, database_url):

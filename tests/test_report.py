@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from routerloop import contract, db, report
@@ -110,10 +111,10 @@ def test_reliability_curve_plots_each_rule_version_against_the_diagonal(conn, da
     diagonal = [line for line in ax.get_lines() if line.get_label() == "perfect calibration"]
     assert len(diagonal) == 1 and list(diagonal[0].get_xdata()) == [0, 1]
     window = min(int(w) for w in dbt_var("quality_windows"))
-    rows = conn.execute(
+    rows = conn.execute(  # the curve runs through the bins with enough decisions (the other test below)
         "select rule_version, mean_confidence, tier_accuracy from marts.confidence_calibration"
-        " where as_of_date = %s and window_days = %s and n > 0 order by rule_version, bin",
-        (day, window),
+        " where as_of_date = %s and window_days = %s and n >= %s order by rule_version, bin",
+        (day, window, int(dbt_var("calibration_min_bin_decisions"))),
     ).fetchall()
     assert rows
     curves = {line.get_label(): line for line in ax.get_lines() if line.get_label() != "perfect calibration"}
@@ -188,3 +189,103 @@ def test_ab_lifts_show_each_variant_and_metric_with_its_interval(conn, day):
     segments = points.lines[2][0].get_segments()
     spans = [x for s in segments for x in (s[0][0], s[1][0])]
     assert spans == pytest.approx([float(x) for r in rows for x in (r[4], r[5])])
+
+
+# --------------------------------------------------------------------------- readability of the plots
+
+
+def _fake_query(monkeypatch, frame: pd.DataFrame) -> None:
+    """Let a plot read `frame` instead of its mart (for shapes the generated data may not have)."""
+    monkeypatch.setattr(report, "_query", lambda conn, sql, params=(): frame.copy())
+
+
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_reliability_bins_of_few_decisions_stay_off_the_curve_with_their_counts(monkeypatch):
+    min_n = int(dbt_var("calibration_min_bin_decisions"))
+    _fake_query(monkeypatch, pd.DataFrame({
+        "rule_version": ["v1"] * 4,
+        "bin": [1, 2, 3, 4],
+        "n": [2, 0, min_n, 10 * min_n],
+        "mean_confidence": [0.05, None, 0.55, 0.85],
+        "tier_accuracy": [0.5, None, 0.5, 0.8],
+    }))
+    ax = report.plot_reliability(None, date(2026, 11, 7)).axes[0]
+    curve = next(line for line in ax.get_lines() if line.get_label() == "v1")
+    assert list(curve.get_xdata()) == [0.55, 0.85]  # the bin of two decisions is not on the curve
+    assert "n=2" in _texts(ax)  # ... but shown, with its count
+    hollow = [c for c in ax.collections if len(c.get_offsets()) and not c.get_facecolor().any()]
+    assert [list(map(float, xy)) for c in hollow for xy in c.get_offsets()] == [[0.05, 0.5]]
+    filled = next(c for c in ax.collections if len(c.get_offsets()) == 2)
+    small, large = filled.get_sizes()
+    assert large > small  # marker areas grow with the decisions in the bin
+
+
+def test_reliability_says_when_the_date_has_no_calibration(conn, day):
+    ax = report.plot_reliability(conn, day + timedelta(days=60)).axes[0]
+    assert f"no calibrated decisions on {day + timedelta(days=60)}" in _texts(ax)
+
+
+def test_weight_axis_fits_the_weights_and_caps_are_grey_and_named(conn, day):
+    fig = report.plot_weights(conn, day)
+    base = float(dbt_var("weights_base"))
+    floor, ceiling = base * float(dbt_var("weights_floor_ratio")), base * float(dbt_var("weights_ceiling_ratio"))
+    for ax in fig.axes:
+        lines = {line.get_label(): line for line in _lines(ax)}
+        teams = [line for label, line in lines.items() if label not in {"floor", "ceiling"}]
+        weights = [float(y) for line in teams for y in line.get_ydata()]
+        bottom, top = ax.get_ylim()
+        assert bottom <= min(weights) and max(weights) <= top
+        # scaled to the data, not squeezed between floor and ceiling
+        assert top - bottom < 0.5 * (ceiling - floor)
+        assert top - bottom <= 1.5 * (max([*weights, base]) - min([*weights, base])) + 0.05 * base
+        # the caps look unlike every team line
+        cap_colors = {matplotlib.colors.to_hex(lines[c].get_color()) for c in ("floor", "ceiling")}
+        assert not cap_colors & {matplotlib.colors.to_hex(line.get_color()) for line in teams}
+        assert len({matplotlib.colors.to_hex(line.get_color()) for line in teams}) == len(teams)
+        # a cap off the scale is named at its edge
+        if ceiling > top:
+            assert f"ceiling {ceiling:g} (above)" in _texts(ax)
+        if floor < bottom:
+            assert f"floor {floor:g} (below)" in _texts(ax)
+    legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
+    assert f"floor {floor:g} (cap)" in legend and f"ceiling {ceiling:g} (cap)" in legend
+
+
+def test_ab_lifts_say_which_direction_is_better_for_each_metric(conn, day):
+    ax = report.plot_ab_lifts(conn, day).axes[0]
+    directions = [r[0] for r in conn.execute(
+        "select metric_direction from marts.ab_results where as_of_date = %s and not is_control"
+        " and lift_rel is not null and lift_rel_ci_low is not null and lift_rel_ci_high is not null"
+        " order by experiment_id, metric, variant",
+        (day,),
+    )]
+    assert directions and set(directions) <= {"lower", "higher"}
+    assert _texts(ax) == [f"{d} is better" for d in directions]
+
+
+def test_ab_lift_points_are_green_when_better_and_red_when_worse(monkeypatch):
+    _fake_query(monkeypatch, pd.DataFrame({
+        "experiment_id": ["e"] * 4,
+        "metric": ["sla_breach", "sla_breach", "csat_rating", "csat_rating"],
+        "variant": ["a", "b", "a", "b"],
+        "metric_direction": ["lower", "lower", "higher", "higher"],
+        "lift_rel": [-0.2, 0.2, 0.1, 0.01],
+        "lift_rel_ci_low": [-0.3, 0.1, 0.05, -0.02],
+        "lift_rel_ci_high": [-0.1, 0.3, 0.15, 0.04],
+    }))
+    ax = report.plot_ab_lifts(None, date(2026, 11, 7)).axes[0]
+    points = next(c for c in ax.collections if len(c.get_offsets()) == 4)
+    shown = [matplotlib.colors.to_hex(c) for c in points.get_facecolors()]
+    assert shown == [matplotlib.colors.to_hex(c) for c in ("tab:green", "tab:red", "tab:green", "grey")]
+
+
+def test_ab_lifts_of_a_date_without_results_say_so_instead_of_showing_another_date(conn, day):
+    later = day + timedelta(days=60)
+    ax = report.plot_ab_lifts(conn, later).axes[0]
+    assert not ax.containers  # no lifts of an earlier date
+    assert _texts(ax) == [f"no A/B results for {later} (the newest are of {day})"]
+    earlier = conn.execute("select min(as_of_date) - 1 from marts.ab_results").fetchone()[0]
+    assert _texts(report.plot_ab_lifts(conn, earlier).axes[0]) == [f"no A/B results for {earlier}"]

@@ -1,6 +1,7 @@
 """`routerloop` command line: one subcommand per pipeline step.
 
-Step modules are imported inside their handlers, so `routerloop --help` and `routerloop db url` stay fast.
+Each subcommand has an `add_<name>` function that declares its options and a `cmd_<name>` handler.
+Step modules are imported inside the handlers, so `routerloop --help` and `routerloop db url` stay fast.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+from routerloop.config import DBT_INTERVAL_ENV
+
+TIME_FORMAT = "ISO 8601 with timezone (none means UTC), e.g. 2026-11-01T00:00Z"
+DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-07"
 
 
 def parse_time(text: str) -> datetime:
@@ -22,7 +28,28 @@ def _print_json(data) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
-# --------------------------------------------------------------------------- handlers
+def _time_option(parser, flag: str, what: str, **kwargs) -> None:
+    parser.add_argument(flag, metavar="TIME", help=f"{what}; {TIME_FORMAT}", **kwargs)
+
+
+def _date_option(parser, what: str) -> None:
+    parser.add_argument("--date", metavar="DATE", help=f"{what}; {DATE_FORMAT}")
+
+
+def _quiet_option(parser, what: str = "print no progress on stderr") -> None:
+    parser.add_argument("--quiet", action="store_true", help=what)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def add_db(sub) -> None:
+    p = sub.add_parser("db", help="the warehouse: embedded PostgreSQL or ROUTERLOOP_DATABASE_URL")
+    p.add_argument("action", choices=["up", "down", "status", "url"],
+                   help="up: start the embedded server (or check the configured URL); down: stop it; "
+                        "status: print mode, URL and whether it runs; url: print the warehouse URL")
+    _quiet_option(p, "up: print nothing")
+    p.set_defaults(func=cmd_db)
 
 
 def cmd_db(args) -> int:
@@ -41,6 +68,22 @@ def cmd_db(args) -> int:
     return 0
 
 
+def add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="write simulated telemetry in the contract's landing layout")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="landing root to write <stream>/dt=YYYY-MM-DD/hr=HH/ partitions into (created if missing)")
+    _time_option(p, "--start", "first hour generated (default: %(default)s)", default="2026-11-01T00:00Z")
+    p.add_argument("--hours", type=int, default=168, metavar="N", help="number of hours generated (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, metavar="N",
+                   help="random seed: the same seed and options write the same files (default: %(default)s)")
+    p.add_argument("--decisions-per-hour", type=int, default=2000, metavar="N",
+                   help="router decisions per hour; the other streams follow from them (default: %(default)s)")
+    p.add_argument("--bad-rate", type=float, default=0.0, metavar="SHARE",
+                   help="share of lines that break the contract, 0 to 1 (default: %(default)s)")
+    _quiet_option(p)
+    p.set_defaults(func=cmd_generate)
+
+
 def cmd_generate(args) -> int:
     from routerloop.generate import generate
 
@@ -57,6 +100,17 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def add_land(sub) -> None:
+    p = sub.add_parser("land", help="land partitions whose hour lies in [start, end) into schema raw")
+    p.add_argument("--landing", metavar="DIR",
+                   help="landing root (default: ROUTERLOOP_LANDING_DIR, else .routerloop/landing)")
+    p.add_argument("--stream", action="append", metavar="STREAM", help="only this stream (repeatable; default: every stream)")
+    _time_option(p, "--start", "first partition hour to land (default: the oldest)")
+    _time_option(p, "--end", "end of the window, exclusive (default: no end)")
+    _quiet_option(p)
+    p.set_defaults(func=cmd_land)
+
+
 def cmd_land(args) -> int:
     from routerloop.config import settings
     from routerloop.land import land
@@ -70,6 +124,21 @@ def cmd_land(args) -> int:
     )
     _print_json(result)
     return 0 if result["ok"] else 1
+
+
+def add_build(sub) -> None:
+    p = sub.add_parser("build", help="dbt build against the configured database")
+    interval = "dbt gets it in the environment variable {}, not as a var"
+    _time_option(p, "--start", "data interval start; " + interval.format(DBT_INTERVAL_ENV["start"]))
+    _time_option(p, "--end", "data interval end, exclusive; " + interval.format(DBT_INTERVAL_ENV["end"]))
+    p.add_argument("--full-refresh", action="store_true", help="rebuild the incremental models from scratch")
+    p.add_argument("--select", nargs="+", metavar="SELECTOR",
+                   help="only these dbt nodes, as `dbt build --select`, e.g. stg_router__decisions+")
+    p.add_argument("--unit-tests", action=argparse.BooleanOptionalAction, default=None,
+                   help="run dbt's unit tests (default: only in builds without --start)")
+    p.add_argument("--parse", action="store_true",
+                   help="only `dbt parse`: write the manifest the daily DAG is rendered from")
+    p.set_defaults(func=cmd_build)
 
 
 def cmd_build(args) -> int:
@@ -90,16 +159,40 @@ def cmd_build(args) -> int:
     return 0 if result["ok"] else 1
 
 
+def add_lint_sql(sub) -> None:
+    p = sub.add_parser("lint-sql", help="sqlfluff lint of every dbt model")
+    p.add_argument("--fix", action="store_true", help="rewrite the models in place (sqlfluff fix)")
+    p.set_defaults(func=cmd_lint_sql)
+
+
 def cmd_lint_sql(args) -> int:
     from routerloop.build import lint_sql
 
     return 0 if lint_sql(fix=args.fix) else 1
 
 
+def add_docs(sub) -> None:
+    p = sub.add_parser("docs", help="build the dbt docs site (and serve it on localhost)")
+    p.add_argument("--serve", action="store_true", help="then serve it on http://127.0.0.1:PORT")
+    p.add_argument("--port", type=int, default=8081, metavar="PORT", help="port of --serve (default: %(default)s)")
+    p.set_defaults(func=cmd_docs)
+
+
 def cmd_docs(args) -> int:
     from routerloop.build import docs
 
     return docs(serve=args.serve, port=args.port)
+
+
+def add_gates(sub) -> None:
+    p = sub.add_parser("gates", help="Great Expectations gates (suites in expectations/)")
+    p.add_argument("action", choices=["raw", "marts", "write-suites"],
+                   help="raw: the landed data of [start, end); marts: the weights and A/B results of a date; "
+                        "write-suites: rewrite the suites derived from the contract into expectations/")
+    _time_option(p, "--start", "raw: first partition hour")
+    _time_option(p, "--end", "raw: end of the window, exclusive")
+    _date_option(p, "marts: as-of date of the weights (default: newest)")
+    p.set_defaults(func=cmd_gates)
 
 
 def cmd_gates(args) -> int:
@@ -128,6 +221,14 @@ def _latest_weights_date():
         return conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
 
 
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="publish gated routing weights to the router (table + versioned file)")
+    _date_option(p, "as-of date of the weights to publish (default: newest)")
+    p.add_argument("--rollback", metavar="VERSION",
+                   help="re-publish an earlier version, e.g. 20261107-630b7410368a (see router.weight_versions)")
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_export(args) -> int:
     from routerloop import export
 
@@ -138,12 +239,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write the static HTML report for a date")
+    _date_option(p, "report date (default: newest weights date)")
+    p.set_defaults(func=cmd_report)
+
+
 def cmd_report(args) -> int:
     from routerloop.report import write_report
 
     day = parse_time(args.date).date() if args.date else _latest_weights_date()
     print(write_report(day))
     return 0
+
+
+def add_contract_doc(sub) -> None:
+    p = sub.add_parser("contract-doc", help="regenerate docs/contract.md from routerloop.contract")
+    p.set_defaults(func=cmd_contract_doc)
 
 
 def cmd_contract_doc(args) -> int:
@@ -154,11 +266,28 @@ def cmd_contract_doc(args) -> int:
     return 0
 
 
+def add_airflow(sub) -> None:
+    p = sub.add_parser(
+        "airflow",
+        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite): airflow -- ARGS",
+    )
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER,
+                   help="arguments for airflow, after --, e.g. -- dags list")
+    p.set_defaults(func=cmd_airflow)
+
+
 def cmd_airflow(args) -> int:
     from routerloop.airflow_env import run_airflow
 
     airflow_args = args.airflow_args[1:] if args.airflow_args[:1] == ["--"] else args.airflow_args
     return run_airflow(airflow_args or ["--help"], capture=False).returncode
+
+
+def add_experiments(sub) -> None:
+    p = sub.add_parser("experiments", help="A/B experiments in dbt_project/seeds/experiments.csv (validated)")
+    p.add_argument("action", choices=["list", "show"], help="list: a table of all; show: one as JSON")
+    p.add_argument("experiment_id", nargs="?", help="show: the experiment")
+    p.set_defaults(func=cmd_experiments)
 
 
 def cmd_experiments(args) -> int:
@@ -182,6 +311,15 @@ def cmd_experiments(args) -> int:
     return 0
 
 
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="generate a week, land it, build it, and print a summary")
+    p.add_argument("--hours", type=int, default=168, metavar="N", help="hours of telemetry from 2026-11-01 (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, metavar="N", help="random seed of the generator (default: %(default)s)")
+    p.add_argument("--decisions-per-hour", type=int, default=500, metavar="N",
+                   help="router decisions per hour (default: %(default)s)")
+    p.set_defaults(func=cmd_demo)
+
+
 def cmd_demo(args) -> int:
     from routerloop.demo import run_demo
 
@@ -190,90 +328,16 @@ def cmd_demo(args) -> int:
 
 # --------------------------------------------------------------------------- parser
 
+# The subcommands in the order `routerloop --help` lists them.
+SUBCOMMANDS = (add_db, add_generate, add_land, add_build, add_lint_sql, add_docs, add_gates, add_export,
+               add_report, add_contract_doc, add_airflow, add_experiments, add_demo)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="routerloop", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("db", help="the warehouse: embedded PostgreSQL or ROUTERLOOP_DATABASE_URL")
-    p.add_argument("action", choices=["up", "down", "status", "url"])
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_db)
-
-    p = sub.add_parser("generate", help="write simulated telemetry in the contract's landing layout")
-    p.add_argument("--out", required=True)
-    p.add_argument("--start", default="2026-11-01T00:00Z")
-    p.add_argument("--hours", type=int, default=168)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--decisions-per-hour", type=int, default=2000)
-    p.add_argument("--bad-rate", type=float, default=0.0, help="share of lines that break the contract")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_generate)
-
-    p = sub.add_parser("land", help="land partitions whose hour lies in [start, end) into schema raw")
-    p.add_argument("--landing", help="landing root (default: settings landing_dir)")
-    p.add_argument("--stream", action="append", help="only this stream (repeatable)")
-    p.add_argument("--start")
-    p.add_argument("--end")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_land)
-
-    p = sub.add_parser("build", help="dbt build against the configured database")
-    p.add_argument("--start", help="data interval start, passed to dbt as var `start`")
-    p.add_argument("--end", help="data interval end, passed to dbt as var `end`")
-    p.add_argument("--full-refresh", action="store_true")
-    p.add_argument("--select", nargs="+")
-    p.add_argument("--unit-tests", action=argparse.BooleanOptionalAction, default=None,
-                   help="run dbt's unit tests (default: only in builds without --start)")
-    p.add_argument("--parse", action="store_true",
-                   help="only `dbt parse`: write the manifest the daily DAG is rendered from")
-    p.set_defaults(func=cmd_build)
-
-    p = sub.add_parser("lint-sql", help="sqlfluff lint of every dbt model")
-    p.add_argument("--fix", action="store_true")
-    p.set_defaults(func=cmd_lint_sql)
-
-    p = sub.add_parser("docs", help="build the dbt docs site (and serve it on localhost)")
-    p.add_argument("--serve", action="store_true")
-    p.add_argument("--port", type=int, default=8081)
-    p.set_defaults(func=cmd_docs)
-
-    p = sub.add_parser("gates", help="Great Expectations gates (suites in expectations/)")
-    p.add_argument("action", choices=["raw", "marts", "write-suites"])
-    p.add_argument("--start", help="raw: first partition hour")
-    p.add_argument("--end", help="raw: end of the window (exclusive)")
-    p.add_argument("--date", help="marts: as-of date of the weights (default: newest)")
-    p.set_defaults(func=cmd_gates)
-
-    p = sub.add_parser("export", help="publish gated routing weights to the router (table + versioned file)")
-    p.add_argument("--date", help="as-of date of the weights to publish (default: newest)")
-    p.add_argument("--rollback", metavar="VERSION", help="re-publish an earlier version")
-    p.set_defaults(func=cmd_export)
-
-    p = sub.add_parser("report", help="write the static HTML report for a date")
-    p.add_argument("--date", help="report date (default: newest weights date)")
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("contract-doc", help="regenerate docs/contract.md from routerloop.contract")
-    p.set_defaults(func=cmd_contract_doc)
-
-    p = sub.add_parser(
-        "airflow",
-        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite): airflow -- ARGS",
-    )
-    p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="arguments for airflow, after --")
-    p.set_defaults(func=cmd_airflow)
-
-    p = sub.add_parser("experiments", help="A/B experiments in dbt_project/seeds/experiments.csv (validated)")
-    p.add_argument("action", choices=["list", "show"])
-    p.add_argument("experiment_id", nargs="?", help="show: the experiment")
-    p.set_defaults(func=cmd_experiments)
-
-    p = sub.add_parser("demo", help="generate a week, land it, build it, and print a summary")
-    p.add_argument("--hours", type=int, default=168)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--decisions-per-hour", type=int, default=500)
-    p.set_defaults(func=cmd_demo)
+    for add_subcommand in SUBCOMMANDS:
+        add_subcommand(sub)
     return parser
 
 

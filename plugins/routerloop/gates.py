@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from routerloop import contract, db
+from routerloop import contract, data_docs, db
 from routerloop.config import dbt_var, settings
 from routerloop.gate_results import WEIGHTS_SUITE, FailedExpectation, GateResult, record, weights_batch_id
 from routerloop.warehouse.migrations import migrate
@@ -321,6 +321,7 @@ def validate(batch: Batch, url: str | None = None) -> GateResult:
         )
         run = checkpoint.run(expectation_parameters=batch.parameters)
     validation = next(iter(run.run_results.values()))
+    data_docs.make_offline(data_docs_dir(), validation_results_dir(), run, batch.batch_id)
     failed = [
         FailedExpectation(
             expectation=r.expectation_config.type,

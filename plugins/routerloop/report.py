@@ -73,7 +73,7 @@ def plot_confusion(conn, day: date):
     )
     fig, ax = plt.subplots(figsize=(5, 4.2))
     if df.empty:
-        _empty(ax, "no labelled decisions")
+        _empty(ax, f"no labelled decisions in the {REPORT_CONFUSION_DAYS} days to {day}")
         return fig
     grid = df.pivot_table(index="expected_tier", columns="predicted_tier", values="n", aggfunc="sum")
     grid = grid.reindex(index=contract.TIERS, columns=contract.TIERS).fillna(0)
@@ -89,27 +89,51 @@ def plot_confusion(conn, day: date):
     return fig
 
 
+def _marker_areas(n: pd.Series, largest: float) -> pd.Series:
+    """Scatter marker areas (points^2) that grow with the number of decisions behind each point."""
+    return 12 + 150 * n.astype(float) / max(largest, 1.0)
+
+
 def plot_reliability(conn, day: date):
+    """Accuracy against confidence per bin: a curve through the bins with enough decisions.
+
+    Marker areas grow with the bin's decisions. Bins under `calibration_min_bin_decisions` (dbt var)
+    stay off the curve, hollow and grey, with their count: one or two decisions make no accuracy.
+    """
     import matplotlib.pyplot as plt
 
+    min_n = int(dbt_var("calibration_min_bin_decisions"))
     df = _query(
         conn,
         "select rule_version, bin, n, mean_confidence, tier_accuracy from marts.confidence_calibration"
         " where as_of_date = %s and window_days = %s order by rule_version, bin",
         (day, _calibration_window()),
     )
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    df = df[df["n"] > 0]
+    fig, ax = plt.subplots(figsize=(5.5, 4.6))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-    for rule_version, part in df.groupby("rule_version"):
-        part = part[part["n"] > 0]
-        ax.plot(part["mean_confidence"].astype(float), part["tier_accuracy"].astype(float), marker="o",
-                label=str(rule_version))
-    ax.set_xlabel("mean confidence")
+    largest = float(df["n"].max()) if not df.empty else 1.0
+    for index, (rule_version, part) in enumerate(df.groupby("rule_version")):
+        color = f"C{index}"
+        enough, few = part[part["n"] >= min_n], part[part["n"] < min_n]
+        x, y = enough["mean_confidence"].astype(float), enough["tier_accuracy"].astype(float)
+        ax.plot(x, y, color=color, label=str(rule_version))
+        ax.scatter(x, y, s=_marker_areas(enough["n"], largest), color=color, zorder=3)
+        ax.scatter(few["mean_confidence"].astype(float), few["tier_accuracy"].astype(float),
+                   s=_marker_areas(few["n"], largest), facecolors="none", edgecolors="grey", zorder=3)
+        for row in few.itertuples():
+            ax.annotate(f"n={row.n}", (float(row.mean_confidence), float(row.tier_accuracy)), xytext=(5, 3),
+                        textcoords="offset points", fontsize=7, color="dimgrey")
+    if df.empty:
+        ax.text(0.5, 0.6, f"no calibrated decisions on {day}", ha="center", transform=ax.transAxes)
+    ax.scatter([], [], s=40, facecolors="none", edgecolors="grey",
+               label=f"bin of < {min_n} decisions (n shown; off the curve)")
+    ax.set_xlabel("mean confidence (marker area: decisions in the bin)")
     ax.set_ylabel("tier accuracy")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_title(f"Reliability, {_calibration_window()}-day window at {day}")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left")
     return fig
 
 
@@ -134,7 +158,30 @@ def plot_sla_csat(conn, day: date):
     return fig
 
 
+def _team_colors(teams) -> dict:
+    """A distinct colour per team from tab10, without its grey (the caps and the base line are grey)."""
+    import matplotlib.pyplot as plt
+
+    palette = [plt.get_cmap("tab10")(i) for i in range(10) if i != 7]
+    return {team: palette[i % len(palette)] for i, team in enumerate(sorted(teams))}
+
+
+def _scale_to_the_data(ax, values: list[float], base: float, floor: float, ceiling: float) -> None:
+    """y limits around the weights and the base, not the caps; a cap off the scale is named at its edge."""
+    low, high = min([*values, base]), max([*values, base])
+    pad = max(0.08 * (high - low), 0.02 * base)
+    bottom, top = low - pad, high + pad
+    ax.set_ylim(bottom, top)
+    if ceiling > top:
+        ax.text(0.99, 0.98, f"ceiling {ceiling:g} (above)", transform=ax.transAxes, ha="right", va="top",
+                fontsize=7, color="dimgrey")
+    if floor < bottom:
+        ax.text(0.99, 0.02, f"floor {floor:g} (below)", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=7, color="dimgrey")
+
+
 def plot_weights(conn, day: date):
+    """Mean weight over tiers per team and strategy; the y axis fits the weights, the caps are grey."""
     import matplotlib.pyplot as plt
 
     strategies = [s for s in dbt_var("weight_strategies") if s != "static"]
@@ -146,46 +193,71 @@ def plot_weights(conn, day: date):
     )
     base = float(dbt_var("weights_base"))
     floor, ceiling = base * float(dbt_var("weights_floor_ratio")), base * float(dbt_var("weights_ceiling_ratio"))
+    colors = _team_colors(df["team_id"].unique())
     fig, axes = plt.subplots(1, max(1, len(strategies)), figsize=(5.5 * max(1, len(strategies)), 4), squeeze=False)
     for ax, strategy in zip(axes[0], strategies or ["-"], strict=False):
         part = df[df["strategy"] == strategy]
+        values = []
         # One line per team: its mean weight over tiers, so the trend of each team is readable.
         for team_id, team in part.groupby("team_id"):
             series = team.groupby("as_of_date")["weight"].mean().astype(float)
-            ax.plot(series.index, series.values, label=team_id)
-        ax.axhline(floor, color="red", linestyle=":", label="floor")
-        ax.axhline(ceiling, color="red", linestyle="--", label="ceiling")
-        ax.axhline(base, color="grey", linewidth=0.8)
+            ax.plot(series.index, series.values, label=team_id, color=colors[team_id], linewidth=1.8)
+            values += list(series.values)
+        ax.axhline(floor, color="grey", linestyle=":", linewidth=1, label="floor")
+        ax.axhline(ceiling, color="grey", linestyle="--", linewidth=1, label="ceiling")
+        base_line = ax.axhline(base, color="lightgrey", linewidth=0.8)
+        _scale_to_the_data(ax, values, base, floor, ceiling)
         ax.set_title(f"strategy {strategy}: mean weight over tiers", fontsize=10)
         _date_axis(ax)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    labels = [{"floor": f"floor {floor:g} (cap)", "ceiling": f"ceiling {ceiling:g} (cap)"}.get(x, x) for x in labels]
+    axes[0][-1].legend([*handles, base_line], [*labels, f"base weight {base:g}"], fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.01, 1))
     return fig
 
 
+def _no_ab_results(conn, day: date) -> str:
+    """What to say for a date without A/B results: the newest date that has some, if any."""
+    newest = conn.execute("select max(as_of_date) from marts.ab_results where as_of_date <= %s", (day,)).fetchone()[0]
+    return f"no A/B results for {day}" + (f" (the newest are of {newest})" if newest else "")
+
+
 def plot_ab_lifts(conn, day: date):
+    """The relative lift of every variant and metric on `day` (that date only), with its 95 % interval.
+
+    Each row says which direction is better for its metric (dbt var ab_metric_directions, in the mart);
+    a point is green when the whole interval lies on the better side, red when on the worse side.
+    """
     import matplotlib.pyplot as plt
 
     df = _query(
         conn,
-        "select experiment_id, metric, variant, lift_rel, lift_rel_ci_low, lift_rel_ci_high, verdict"
-        " from marts.ab_results where as_of_date = (select max(as_of_date) from marts.ab_results"
-        " where as_of_date <= %s) and not is_control order by experiment_id, metric, variant",
+        "select experiment_id, metric, variant, metric_direction, lift_rel, lift_rel_ci_low, lift_rel_ci_high"
+        " from marts.ab_results where as_of_date = %s and not is_control"
+        " order by experiment_id, metric, variant",
         (day,),
     )
     df = df.dropna(subset=["lift_rel", "lift_rel_ci_low", "lift_rel_ci_high"])
     fig, ax = plt.subplots(figsize=(7, 0.6 * max(len(df), 3) + 1))
     if df.empty:
-        _empty(ax, "no A/B results")
+        _empty(ax, _no_ab_results(conn, day))
         return fig
     labels = [f"{r.experiment_id}: {r.metric} ({r.variant})" for r in df.itertuples()]
     lift = df["lift_rel"].astype(float).values
-    low = lift - df["lift_rel_ci_low"].astype(float).values
-    high = df["lift_rel_ci_high"].astype(float).values - lift
-    ax.errorbar(lift, range(len(df)), xerr=[low, high], fmt="o", capsize=4)
+    ci_low, ci_high = df["lift_rel_ci_low"].astype(float).values, df["lift_rel_ci_high"].astype(float).values
+    ax.errorbar(lift, range(len(df)), xerr=[lift - ci_low, ci_high - lift], fmt="o", color="grey", capsize=4)
+    # Signed so that positive means better: lower-is-better metrics flip.
+    sign = [1.0 if direction == "higher" else -1.0 for direction in df["metric_direction"]]
+    colors = ["tab:green" if min(s * ci_low[i], s * ci_high[i]) > 0 else
+              "tab:red" if max(s * ci_low[i], s * ci_high[i]) < 0 else "grey" for i, s in enumerate(sign)]
+    ax.scatter(lift, range(len(df)), color=colors, zorder=3)
     ax.axvline(0, color="grey", linestyle="--")
     ax.set_yticks(range(len(df)), labels, fontsize=8)
-    ax.set_xlabel("relative lift vs control (95 % CI)")
-    ax.set_title("A/B lifts")
+    for i, direction in enumerate(df["metric_direction"]):
+        ax.annotate(f"{direction} is better", xy=(1.02, i), xycoords=("axes fraction", "data"), va="center",
+                    fontsize=8, color="dimgrey")
+    ax.set_xlabel("relative lift vs control (95 % CI); green: better, red: worse, grey: not significant")
+    ax.set_title(f"A/B lifts on {day}")
     return fig
 
 
