@@ -45,9 +45,10 @@ def _quiet_option(parser, what: str = "print no progress on stderr") -> None:
 
 def add_db(sub) -> None:
     p = sub.add_parser("db", help="the warehouse: embedded PostgreSQL or ROUTERLOOP_DATABASE_URL")
-    p.add_argument("action", choices=["up", "down", "status", "url"],
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate"],
                    help="up: start the embedded server (or check the configured URL); down: stop it; "
-                        "status: print mode, URL and whether it runs; url: print the warehouse URL")
+                        "status: print mode, URL and whether it runs; url: print the warehouse URL; "
+                        "migrate: create or update schemas raw, audit and router (routerloop.warehouse)")
     _quiet_option(p, "up: print nothing")
     p.set_defaults(func=cmd_db)
 
@@ -65,6 +66,12 @@ def cmd_db(args) -> int:
         _print_json(db.status())
     elif args.action == "url":
         print(db.database_url())
+    elif args.action == "migrate":
+        from routerloop.warehouse.migrations import migrate
+
+        with db.connect(db.database_url(start=True)) as conn:
+            applied = migrate(conn)
+        print(f"applied migrations {applied}" if applied else "the warehouse is up to date")
     return 0
 
 
@@ -209,9 +216,10 @@ def cmd_gates(args) -> int:
     else:
         day = parse_time(args.date).date() if args.date else _latest_weights_date()
         results = gates.gate_marts(day, raise_on_failure=False)
-    _print_json([{k: r[k] for k in ("id", "suite", "batch", "success", "failed_expectations")} for r in results])
+    _print_json([{k: v for k, v in r.to_dict().items() if k in ("id", "suite", "batch", "success", "failed_expectations")}
+                 for r in results])
     print(f"data docs: {gates.data_docs_dir() / 'index.html'}", file=sys.stderr)
-    return 0 if all(r["success"] for r in results) else 1
+    return 0 if all(r.success for r in results) else 1
 
 
 def _latest_weights_date():
@@ -233,9 +241,9 @@ def cmd_export(args) -> int:
     from routerloop import export
 
     if args.rollback:
-        _print_json(export.rollback(args.rollback))
+        _print_json(export.rollback(args.rollback).to_dict())
     else:
-        _print_json(export.publish(as_of_date=parse_time(args.date).date() if args.date else None))
+        _print_json(export.publish(as_of_date=parse_time(args.date).date() if args.date else None).to_dict())
     return 0
 
 

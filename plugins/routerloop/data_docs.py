@@ -68,9 +68,9 @@ def make_offline(site: Path, results: Path, run=None, batch_id: str | None = Non
 
 
 def _write(path: Path, text: str) -> None:
-    from routerloop.export import _write_atomically
+    from routerloop.files import write_atomically
 
-    _write_atomically(path, text.encode())
+    write_atomically(path, text.encode(), durable=False)  # rebuilt on every gate run
 
 
 def _record_batches(site: Path, run, batch_id: str) -> None:

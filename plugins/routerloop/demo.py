@@ -53,7 +53,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     write_dag_manifest(url)
     day = _newest_weights_day(url)
     gate_results = run_quality_gates(url, window_end, day)
-    failed_gates = [r for r in gate_results if not r["success"]]
+    failed_gates = [r for r in gate_results if not r.success]
     published = export_weights(url, day, built, failed_gates)
     report = write_html_report(url, day)
     print_summary(url, landing, landed, built, gate_results, published, report)
@@ -105,10 +105,10 @@ def run_quality_gates(url: str, window_end: datetime, day) -> list[dict]:
             print(f"    and marts (weights, A/B results) of {day}")
             results += gates.gate_marts(day, url=url, raise_on_failure=False)
     for r in results:
-        if not r["success"]:
+        if not r.success:
             print(f"    FAILED gate {r['suite']} {r['batch']} (gate_result_id {r['id']}):", file=sys.stderr)
-            for f in r["failed_expectations"]:
-                print(f"      {f['expectation']} {f['kwargs']}: observed {f['observed']}", file=sys.stderr)
+            for f in r.failed_expectations:
+                print(f"      {f.expectation} {f.kwargs}: observed {f.observed}", file=sys.stderr)
     return results
 
 
@@ -139,7 +139,7 @@ def write_html_report(url: str, day):
 def print_summary(url: str, landing, landed: dict, built: dict, gate_results: list[dict], published, report) -> None:
     from routerloop import gates
 
-    passed = sum(1 for r in gate_results if r["success"])
+    passed = sum(1 for r in gate_results if r.success)
     print("\n==> summary")
     print(f"{'stream':<22}{'lines':>10}{'loaded':>10}{'dupes':>8}{'quarantined':>13}")
     for stream, t in sorted(_landed_totals_by_stream(url).items()):
@@ -150,8 +150,8 @@ def print_summary(url: str, landing, landed: dict, built: dict, gate_results: li
     print(f"gates: {passed} of {len(gate_results)} passed "
           f"(audit.gate_results; Data Docs: {gates.data_docs_dir() / 'index.html'})")
     if published:
-        print(f"exported weights version: {published['weights_version']} ({published['action']}, "
-              f"{published['row_count']} rows) -> router.routing_weights and {published['path']}")
+        print(f"exported weights version: {published.weights_version} ({published.action}, "
+              f"{published.row_count} rows) -> router.routing_weights and {published.path}")
     else:
         print("exported weights version: none (nothing published by this run)")
     print(f"report: {report or 'not written'}")

@@ -279,7 +279,7 @@ def write_report(day: date, out_dir: Path | None = None, url: str | None = None)
     """Render the report for `day` (one self-contained HTML file, written atomically); return its path."""
     import matplotlib
 
-    from routerloop.export import _write_atomically
+    from routerloop.files import write_atomically
 
     matplotlib.use("Agg")
     parts = []
@@ -297,5 +297,5 @@ def write_report(day: date, out_dir: Path | None = None, url: str | None = None)
         f"</head><body><h1>routerloop report for {day}</h1>{''.join(parts)}</body></html>"
     )
     path = report_path(day, out_dir)
-    _write_atomically(path, page.encode())
+    write_atomically(path, page.encode())
     return path
