@@ -55,8 +55,8 @@ KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 @pytest.fixture(scope="module")
 def ab_database(tmp_path_factory):
     """A database of this module's own with a generated, landed and built A/B mart."""
-    from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.simulation import generate
 
     server = os.environ["ROUTERLOOP_DATABASE_URL"]
     name = f"routerloop_test_ab_{os.getpid()}_{secrets.token_hex(3)}"

@@ -42,7 +42,7 @@ def cmd_db(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     summary = generate(
         out=Path(args.out),

@@ -43,9 +43,9 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     from routerloop import export, gates
     from routerloop.build import build
     from routerloop.daily import write_manifest
-    from routerloop.generate import generate
     from routerloop.land import land
     from routerloop.report import write_report
+    from routerloop.simulation import generate
 
     cfg = settings()
     landing = cfg.landing_dir
