@@ -95,7 +95,7 @@ def checked_land(landing: Path, start: datetime, end: datetime) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     start = datetime.fromisoformat(args.start).astimezone(UTC)
     history_end = start + timedelta(hours=args.hours)

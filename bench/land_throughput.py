@@ -1,6 +1,6 @@
 """Landing throughput: routerloop.land against pandas.to_sql and psql \\copy, on the same decision records.
 
-Generates about `--rows` router decisions with routerloop.generate (`--hours` hourly files; the other
+Generates about `--rows` router decisions with routerloop.simulation (`--hours` hourly files; the other
 streams are generated too but not landed), then loads the decisions three ways into a fresh database
 on the warehouse server per run (dropped afterwards):
 
@@ -177,7 +177,7 @@ def count_rows(url: str, table: str) -> int:
 
 def generated(landing: Path, args: argparse.Namespace) -> dict:
     """The generator's manifest: reused when --workdir already holds this very landing zone."""
-    from routerloop.generate import MANIFEST_NAME, generate
+    from routerloop.simulation import MANIFEST_NAME, generate
 
     per_hour = math.ceil(args.rows / args.hours)
     try:

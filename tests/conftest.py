@@ -70,7 +70,7 @@ DEMO_START = datetime(2026, 11, 1, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def small_landing(tmp_path_factory) -> Path:
     """A clean generated landing zone: 24 hours, few decisions per hour, no bad lines."""
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     out = tmp_path_factory.mktemp("landing_clean")
     generate(out=out, start=DEMO_START, hours=24, seed=11, decisions_per_hour=60, bad_rate=0.0)
@@ -120,8 +120,8 @@ def three_week_database(database_url, tmp_path_factory) -> tuple[Path, str]:
     mix with it. Returns (landing path, database URL); the database is dropped at the end.
     """
     from routerloop.build import build
-    from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.simulation import generate
 
     landing = tmp_path_factory.mktemp("landing_three_weeks")
     generate(out=landing, start=DEMO_START, hours=THREE_WEEK_HOURS, seed=21, decisions_per_hour=60, bad_rate=0.0)

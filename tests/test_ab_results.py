@@ -54,8 +54,8 @@ KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 @pytest.fixture(scope="module")
 def ab_database(database_url, tmp_path_factory):
     """A database of this module's own with a generated, landed and built A/B mart."""
-    from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.simulation import generate
 
     work = tmp_path_factory.mktemp("ab_results")
     with fresh_database(database_url, "ab") as url:

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     out = tmp_path_factory.mktemp("daily_landing")
     generate(out=out, start=FIRST_DAY, hours=48, seed=5, decisions_per_hour=40, bad_rate=0.0)

@@ -35,8 +35,8 @@ def report_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw_url(database_url, small_landing, report_dir, tmp_path_factory):
     """A database holding the clean 24 hours of `small_landing`, plus 2 hours of a landing full of bad lines."""
-    from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.simulation import generate
 
     name = db.url_parts(database_url)["dbname"] + "_gates_raw"
     url = db.create_database(database_url, name)

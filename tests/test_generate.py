@@ -1,4 +1,4 @@
-"""routerloop.generate: layout, determinism, the contract, the manifest, bad lines, memory, the simulation.
+"""routerloop.simulation: layout, determinism, the contract, the manifest, bad lines, memory, the simulation.
 
 Lines are judged by a small checker written here from routerloop.contract alone (not by landing), in
 the order landing applies the rules, so the generator's manifest is checked against an independent
@@ -19,13 +19,16 @@ import pytest
 
 from routerloop.contract import PARTITION_RE, REASONS, STREAMS
 from routerloop.experiments import load_experiments
-from routerloop.generate import (
+from routerloop.simulation import (
     DUPLICATE,
     MANIFEST_NAME,
     PARAMETERS,
+    World,
     applicable_faults,
     generate,
+    load_reference,
 )
+from routerloop.simulation.streams import STREAM_NAMES
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -461,3 +464,32 @@ def test_ab_split_is_half_and_half_by_a_consistent_hash_of_the_ticket(simulated)
     assert set(variants) == {"sla", "sla_csat"}
     assert abs(variants["sla"] / len(decisions) - 0.5) < 0.03
     assert {r["ruleVersion"] for r in decisions} == set(PARAMETERS.rule_version_shares)
+
+
+def test_a_routing_policy_plugs_into_the_world():
+    # The closed-loop simulation swaps the policy; here one that sends every ticket to one team.
+    reference = load_reference()
+
+    class OneTeam:
+        def team_weights(self, day, teams):
+            return {team: 1.0 if team == "team_security" else 0.0 for team in teams}
+
+        def weights_version(self, day):
+            return f"{day:%Y%m%d}-one-team"
+
+    class Collect:
+        def __init__(self):
+            self.records = defaultdict(list)
+
+        def emit(self, stream, at_ms, record):
+            self.records[STREAM_NAMES[stream]].append(record)
+
+    outbox = Collect()
+    world = World(reference, PARAMETERS, seed=2, outbox=outbox, routing=OneTeam())
+    start_ms = int(START.timestamp() * 1000)
+    decisions = [world.decide(start_ms + minute * 60_000) for minute in range(120)]
+    records = outbox.records["router_decisions"]
+    assert [r["decisionId"] for r in records] == [d.decision_id for d in decisions]
+    assert {r["teamId"] for r in records} == {"team_security"}
+    assert {r["weightsVersion"] for r in records} <= {"20261101-one-team", None}
+    assert outbox.records["sla_outcomes"] and outbox.records["router_feedback"]

@@ -75,7 +75,7 @@ def test_hour_window_refuses_naive_or_reversed_intervals():
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     out = tmp_path_factory.mktemp("hourly_landing")
     generate(out=out, start=GENERATED_FROM, hours=GENERATED_HOURS, seed=5, decisions_per_hour=60, bad_rate=0.0)

@@ -748,7 +748,7 @@ def test_cli_exit_code_follows_ok(tmp_path, warehouse, setting, capsys):
 
 @pytest.fixture(scope="module")
 def generated_zone(tmp_path_factory) -> Path:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     out = tmp_path_factory.mktemp("generated_bad")
     generate(out=out, start=HOUR, hours=12, seed=5, decisions_per_hour=120, bad_rate=0.05)

@@ -578,7 +578,7 @@ def quality_snapshot(url: str) -> dict[str, pd.DataFrame]:
 
 
 def test_late_links_then_incremental_build_equals_full_refresh(tmp_path, own_database):
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     landing = tmp_path / "landing"
     generate(out=landing, start=LATE_START, hours=96, seed=7, decisions_per_hour=40, bad_rate=0.0)

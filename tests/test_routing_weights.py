@@ -582,8 +582,8 @@ def build_upstream_and_weights(url: str, start=None, end=None, full_refresh: boo
 
 @pytest.mark.slow
 def test_day_by_day_runs_equal_full_refresh(tmp_path, own_database):
-    from routerloop.generate import generate
     from routerloop.land import land
+    from routerloop.simulation import generate
 
     landing = tmp_path / "landing"
     generate(out=landing, start=DAILY_START, hours=24 * DAILY_DAYS, seed=13, decisions_per_hour=30, bad_rate=0.0)

@@ -92,7 +92,7 @@ def add_generate(sub) -> None:
 
 
 def cmd_generate(args) -> int:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     summary = generate(
         out=Path(args.out),

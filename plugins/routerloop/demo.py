@@ -61,7 +61,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
 
 
 def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) -> None:
-    from routerloop.generate import generate
+    from routerloop.simulation import generate
 
     with _step(f"generate {hours} hours of telemetry into {landing}"):
         if _generated_already(landing, hours, seed, decisions_per_hour):
