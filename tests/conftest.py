@@ -73,7 +73,7 @@ def three_week_database(tmp_path_factory) -> tuple[Path, str]:
     """
     from routerloop.build import build
     from routerloop.generate import generate
-    from routerloop.land import land
+    from routerloop.landing import land
 
     landing = tmp_path_factory.mktemp("landing_three_weeks")
     generate(out=landing, start=DEMO_START, hours=THREE_WEEK_HOURS, seed=21, decisions_per_hour=60, bad_rate=0.0)
@@ -87,7 +87,7 @@ def three_week_database(tmp_path_factory) -> tuple[Path, str]:
             patch.setenv("DBT_LOG_PATH", str(artifacts / "logs"))
             reload_settings()
             landed = land(landing=landing, progress=False, url=url)
-            assert landed["ok"], landed.get("error")
+            assert landed.ok, landed.error
             built = build(full_refresh=True, url=url, quiet=True)
             assert built["ok"], "\n".join(f"{n['node']}: {n['message']}" for n in built["failed"])
     finally:

@@ -56,7 +56,7 @@ KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 def ab_database(tmp_path_factory):
     """A database of this module's own with a generated, landed and built A/B mart."""
     from routerloop.generate import generate
-    from routerloop.land import land
+    from routerloop.landing import land
 
     server = os.environ["ROUTERLOOP_DATABASE_URL"]
     name = f"routerloop_test_ab_{os.getpid()}_{secrets.token_hex(3)}"
@@ -71,7 +71,7 @@ def ab_database(tmp_path_factory):
             generate(out=work / "landing", start=START, hours=HOURS, seed=23,
                      decisions_per_hour=DECISIONS_PER_HOUR, bad_rate=0.0, progress=False)
             landed = land(landing=work / "landing", progress=False, url=url)
-            assert landed["ok"], landed
+            assert landed.ok, landed
             # cautious: tests of staging models outside the selection (e.g. feedback relationships) stay out
             result = run_dbt(["build", "--select", "+ab_results", "--indirect-selection", "cautious"], url=url,
                              quiet=True)

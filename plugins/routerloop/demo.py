@@ -44,7 +44,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     from routerloop.build import build
     from routerloop.daily import write_manifest
     from routerloop.generate import generate
-    from routerloop.land import land
+    from routerloop.landing import land
     from routerloop.report import write_report
 
     cfg = settings()
@@ -109,7 +109,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"{'stream':<22}{'lines':>10}{'loaded':>10}{'dupes':>8}{'quarantined':>13}")
     for stream, t in sorted(_landed_totals_by_stream(url).items()):
         print(f"{stream:<22}{t['lines']:>10}{t['loaded']:>10}{t['duplicates']:>8}{t['quarantined']:>13}")
-    print(f"this run: {landed['totals']['files']} files looked at; landing ok: {landed['ok']}")
+    print(f"this run: {landed.totals.files} files looked at; landing ok: {landed.ok}")
     print(f"dbt: {built['models_built']} models built, {built['tests_passed']} tests passed, "
           f"{len(built['failed'])} failed (invocation {built['invocation_id']})")
     print(f"gates: {len(gate_results) - len(failed_gates)} of {len(gate_results)} passed "
@@ -124,7 +124,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"  marts:   schema marts in {url}  (e.g. psql {url} -c 'select * from marts.tier_confusion_daily limit 5')")
     print("  docs:    make docs  (dbt docs site on http://127.0.0.1:8081)")
     print(f"  landing: {landing}")
-    return 0 if landed["ok"] and built["ok"] and published and not failed_gates else 1
+    return 0 if landed.ok and built["ok"] and published and not failed_gates else 1
 
 
 def _newest_weights_day(url: str):
