@@ -18,9 +18,9 @@ Lands the previous full hour of every telemetry stream from the landing zone int
   the data interval 04:05-05:05 and lands the partitions `dt=…/hr=04` of every stream: both ends of
   the interval are floored to the hour (`routerloop.windows.hour_window`), so consecutive runs land
   consecutive hours, none twice and none skipped.
-* **Tasks:** one `land_<stream>` task per stream of the contract. Each calls `routerloop.landing.land`
-  for its stream and hour, and on success emits the Asset of its raw table
-  (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
+* **Tasks:** one `land_<stream>` task per stream of the contract. Each calls
+  `routerloop.landing.land_or_raise` for its stream and hour, and on success emits the Asset of its
+  raw table (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
 * **Idempotent:** the landing ledger (`raw.landed_files`) makes re-landing a file a no-op, so a
   re-run, a retry or an overlapping backfill never duplicates rows. A changed file is refused.
 * **Failures:** bad lines go to `raw.quarantine` with a reason. When a file's share of bad lines
@@ -41,19 +41,20 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
     # Imported here, not at the top: parsing the DAG file must stay cheap.
     from airflow.sdk.exceptions import AirflowFailException
 
-    from routerloop.landing import FAILED_STATUSES, FAILED_UNREADABLE, land
+    from routerloop.landing import LandingFailed, land_or_raise
     from routerloop.windows import hour_window
 
     start, end = hour_window(data_interval_start, data_interval_end)
-    result = land(landing=settings().landing_dir, streams=[stream], start=start, end=end, progress=False)
-    totals = {k: getattr(result.totals, k) for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
-    if not result.ok:
-        message = f"{stream} for {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC did not land cleanly: {result.error}"
-        failed = {f.status for f in result.files if f.status in FAILED_STATUSES}
-        if failed == {FAILED_UNREADABLE}:
-            raise RuntimeError(message)  # a file that cannot be read yet may be readable on the next try
+    try:
+        result = land_or_raise(landing=settings().landing_dir, streams=[stream], start=start, end=end,
+                               progress=False)
+    except LandingFailed as failure:
+        message = f"{stream} for {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC did not land cleanly: {failure}"
+        if failure.retryable:  # a file that cannot be read yet may be readable on the next try
+            raise RuntimeError(message) from failure
         # Too many bad lines, or a landed file changed: retrying cannot fix the input.
-        raise AirflowFailException(message)
+        raise AirflowFailException(message) from failure
+    totals = {k: getattr(result.totals, k) for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
     return {"stream": stream, "start": start.isoformat(), "end": end.isoformat(), **totals}
 
 
