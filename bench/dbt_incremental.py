@@ -85,11 +85,11 @@ def slowest_nodes(phase: str, top: int = 12) -> None:
 
 
 def checked_land(landing: Path, start: datetime, end: datetime) -> dict:
-    from routerloop.land import land
+    from routerloop.landing import land
 
     result = land(landing=landing, start=start, end=end, progress=False, url=os.environ["ROUTERLOOP_DATABASE_URL"])
-    if not result["ok"]:
-        raise SystemExit(f"landing failed: {result.get('error')}")
+    if not result.ok:
+        raise SystemExit(f"landing failed: {result.error}")
     return result
 
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 decisions_per_hour=per_hour, bad_rate=0.0, progress=False,
             )
         landed, _ = timed("land the history", checked_land, landing, start, history_end)
-        rows = {k: v for k, v in landed.get("totals", {}).items() if k in ("loaded", "lines")}
+        rows = {"lines": landed.totals.lines, "loaded": landed.totals.loaded}
         with db.connect(url) as conn:
             decisions = conn.execute("select count(*) from raw.router_decisions").fetchone()[0]
         print(f"history: {decisions} decisions landed {rows}", flush=True)

@@ -80,13 +80,13 @@ def peak_rss_mb() -> float:
 
 def child_land(landing: str, url: str) -> int:
     """Runs in a child process so its peak RSS is the landing's own."""
-    from routerloop.land import land
+    from routerloop.landing import land
 
     began = time.perf_counter()
     result = land(Path(landing), streams=[STREAM], url=url)
     seconds = time.perf_counter() - began
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "ok": result["ok"],
-                      "totals": {k: v for k, v in result["totals"].items() if k != "by_stream"}}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "ok": result.ok,
+                      "totals": {k: v for k, v in result.totals.to_dict().items() if k != "by_stream"}}))
     return 0
 
 

@@ -18,9 +18,9 @@ Lands the previous full hour of every telemetry stream from the landing zone int
   the data interval 04:05-05:05 and lands the partitions `dt=…/hr=04` of every stream: both ends of
   the interval are floored to the hour (`routerloop.windows.hour_window`), so consecutive runs land
   consecutive hours, none twice and none skipped.
-* **Tasks:** one `land_<stream>` task per stream of the contract. Each calls `routerloop.land.land`
-  for its stream and hour, and on success emits the Asset of its raw table
-  (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
+* **Tasks:** one `land_<stream>` task per stream of the contract. Each calls
+  `routerloop.landing.land_or_raise` for its stream and hour, and on success emits the Asset of its
+  raw table (`routerloop.assets.RAW_ASSETS`), which downstream DAGs schedule on.
 * **Idempotent:** the landing ledger (`raw.landed_files`) makes re-landing a file a no-op, so a
   re-run, a retry or an overlapping backfill never duplicates rows. A changed file is refused.
   Each task logs how many files it landed now and how many had landed before (skipped).
@@ -42,29 +42,36 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
     # Imported here, not at the top: parsing the DAG file must stay cheap.
     from airflow.sdk.exceptions import AirflowFailException
 
-    from routerloop.land import FAILED_STATUSES, FAILED_UNREADABLE, LOADED, SKIPPED, land
+    from routerloop.landing import LOADED, SKIPPED, LandingFailed, land_or_raise
     from routerloop.windows import hour_window
 
     start, end = hour_window(data_interval_start, data_interval_end)
-    result = land(landing=settings().landing_dir, streams=[stream], start=start, end=end, progress=False)
-    totals = {k: result["totals"][k] for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
-    # A re-run (or an hour the demo landed) loads nothing: say why, rather than leave a silent zero.
-    statuses = [f["status"] for f in result["files"]]
-    totals["landed_now"], totals["already_landed"] = statuses.count(LOADED), statuses.count(SKIPPED)
-    log.info(
-        "%s, %s to %s UTC: files: %d landed now, %d already landed before (skipped); "
-        "lines: %d loaded, %d duplicates, %d quarantined",
-        stream, f"{start:%Y-%m-%d %H:%M}", f"{end:%H:%M}", totals["landed_now"], totals["already_landed"],
-        totals["loaded"], totals["duplicates"], totals["quarantined"],
-    )
-    if not result["ok"]:
-        message = f"{stream} for {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC did not land cleanly: {result['error']}"
-        failed = {f["status"] for f in result["files"] if f["status"] in FAILED_STATUSES}
-        if failed == {FAILED_UNREADABLE}:
-            raise RuntimeError(message)  # a file that cannot be read yet may be readable on the next try
+    hours = f"{start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC"
+
+    def summarise(result) -> dict:
+        # A re-run (or an hour the demo landed) loads nothing: say why, rather than leave a silent zero.
+        totals = {k: getattr(result.totals, k) for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
+        statuses = [f.status for f in result.files]
+        totals["landed_now"], totals["already_landed"] = statuses.count(LOADED), statuses.count(SKIPPED)
+        log.info(
+            "%s, %s: files: %d landed now, %d already landed before (skipped); "
+            "lines: %d loaded, %d duplicates, %d quarantined",
+            stream, hours, totals["landed_now"], totals["already_landed"],
+            totals["loaded"], totals["duplicates"], totals["quarantined"],
+        )
+        return totals
+
+    try:
+        result = land_or_raise(landing=settings().landing_dir, streams=[stream], start=start, end=end,
+                               progress=False)
+    except LandingFailed as failure:
+        summarise(failure.result)
+        message = f"{stream} for {hours} did not land cleanly: {failure}"
+        if failure.retryable:  # a file that cannot be read yet may be readable on the next try
+            raise RuntimeError(message) from failure
         # Too many bad lines, or a landed file changed: retrying cannot fix the input.
-        raise AirflowFailException(message)
-    return {"stream": stream, "start": start.isoformat(), "end": end.isoformat(), **totals}
+        raise AirflowFailException(message) from failure
+    return {"stream": stream, "start": start.isoformat(), "end": end.isoformat(), **summarise(result)}
 
 
 @dag(

@@ -120,7 +120,7 @@ def three_week_database(database_url, tmp_path_factory) -> tuple[Path, str]:
     mix with it. Returns (landing path, database URL); the database is dropped at the end.
     """
     from routerloop.build import build
-    from routerloop.land import land
+    from routerloop.landing import land
     from routerloop.simulation import generate
 
     landing = tmp_path_factory.mktemp("landing_three_weeks")
@@ -128,7 +128,7 @@ def three_week_database(database_url, tmp_path_factory) -> tuple[Path, str]:
     with fresh_database(database_url, "3w") as url:
         with pointed_at(url, tmp_path_factory.mktemp("three_week_dbt")):
             landed = land(landing=landing, progress=False, url=url)
-            assert landed["ok"], landed.get("error")
+            assert landed.ok, landed.error
             built = build(full_refresh=True, url=url, quiet=True)
             assert built["ok"], "\n".join(f"{n['node']}: {n['message']}" for n in built["failed"])
         yield landing, url

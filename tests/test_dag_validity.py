@@ -30,7 +30,7 @@ import _common  # noqa: E402  (lives in dags/, which Airflow puts on sys.path)
 # Importing a DAG file must not pull these in: they mean work (or a slow import) at parse time.
 HEAVY_MODULES = ("dbt", "great_expectations", "pandas", "numpy", "psycopg", "matplotlib")
 STEP_MODULES = tuple(
-    f"routerloop.{name}" for name in ("simulation", "land", "build", "gates", "export", "report", "demo")
+    f"routerloop.{name}" for name in ("simulation", "landing", "build", "gates", "export", "report", "demo")
 )
 
 DESCRIBE_DAGS = r"""

@@ -1,6 +1,6 @@
 """The daily DAG end to end: `airflow dags test router_feedback_daily <day>` on a small generated landing.
 
-The hourly landings are simulated by landing the day with routerloop.land (what the hourly DAG does),
+The hourly landings are simulated by landing the day with routerloop.landing (what the hourly DAG does),
 then Airflow runs the daily DAG as a subprocess with its own SQLite metadata database, a warehouse
 database of its own, and export/report folders in tmp. The dbt manifest comes from the session
 fixture (`routerloop build --parse`). One good day is published; the next day has a bad raw row, its
@@ -21,7 +21,7 @@ from routerloop.airflow_env import run_airflow
 from routerloop.config import DBT_INTERVAL_ENV
 from routerloop.contract import STREAMS
 from routerloop.daily import landing_progress
-from routerloop.land import land
+from routerloop.landing import land
 
 DAG_ID = "router_feedback_daily"
 FIRST_DAY = datetime(2026, 11, 1, tzinfo=UTC)
@@ -95,10 +95,10 @@ def test_landing_progress_tells_when_the_day_is_landed(landing, warehouse):
     start, end = FIRST_DAY, FIRST_DAY + timedelta(days=1)
     before = landing_progress(start, end, landing=landing, url=warehouse)
     assert not before["ready"] and len(before["missing_hours"]) == 24 and before["pending_files"]
-    assert land(landing=landing, start=start, end=start + timedelta(hours=23), url=warehouse)["ok"]
+    assert land(landing=landing, start=start, end=start + timedelta(hours=23), url=warehouse).ok
     partial = landing_progress(start, end, landing=landing, url=warehouse)
     assert not partial["ready"] and partial["missing_hours"] == [(start + timedelta(hours=23)).isoformat()]
-    assert land(landing=landing, start=start, end=end, url=warehouse)["ok"]
+    assert land(landing=landing, start=start, end=end, url=warehouse).ok
     assert landing_progress(start, end, landing=landing, url=warehouse)["ready"]
 
 
@@ -145,7 +145,7 @@ def test_a_failed_gate_stops_the_run_and_the_router_keeps_its_version(landing, w
     with db.connect(warehouse, autocommit=True) as conn:
         before = conn.execute("select distinct weights_version from router.routing_weights").fetchall()
     assert len(before) == 1, "runs after the good day"
-    assert land(landing=landing, start=SECOND_DAY, end=SECOND_DAY + timedelta(days=1), url=warehouse)["ok"]
+    assert land(landing=landing, start=SECOND_DAY, end=SECOND_DAY + timedelta(days=1), url=warehouse).ok
     with db.connect(warehouse, autocommit=True) as conn:  # a decision the contract forbids, inside the day
         conn.execute(
             "create temp table bad as select * from raw.router_decisions where _partition_hour >= %s limit 1",

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from routerloop.build import build
-from routerloop.land import ensure_partitions, land
+from routerloop.landing import land
+from routerloop.warehouse.raw import ensure_partitions
 
 pytestmark = pytest.mark.slow
 
@@ -42,7 +43,7 @@ def staged(small_landing, database_url, tmp_path_factory):
         # Only tests whose parents are all selected: a singular test joining staging to a mart is not ours.
         patch.setenv("DBT_INDIRECT_SELECTION", "cautious")
         landed = land(landing=small_landing, url=database_url)
-        assert landed["ok"], landed
+        assert landed.ok, landed
         result = build(select=STAGING_SELECT, url=database_url, quiet=True)
     return result
 

@@ -35,15 +35,15 @@ def report_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def raw_url(database_url, small_landing, report_dir, tmp_path_factory):
     """A database holding the clean 24 hours of `small_landing`, plus 2 hours of a landing full of bad lines."""
-    from routerloop.land import land
+    from routerloop.landing import land
     from routerloop.simulation import generate
 
     name = db.url_parts(database_url)["dbname"] + "_gates_raw"
     url = db.create_database(database_url, name)
-    assert land(landing=small_landing, start=WINDOW[0], end=WINDOW[1], url=url)["ok"]
+    assert land(landing=small_landing, start=WINDOW[0], end=WINDOW[1], url=url).ok
     bad = tmp_path_factory.mktemp("landing_bad")
     generate(out=bad, start=BAD_WINDOW[0], hours=2, seed=3, decisions_per_hour=40, bad_rate=0.3)
-    assert not land(landing=bad, url=url)["ok"]  # over the bad-line limit: refused, lines quarantined
+    assert not land(landing=bad, url=url).ok  # over the bad-line limit: refused, lines quarantined
     yield url
     db.drop_database(database_url, name)
 

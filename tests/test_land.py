@@ -1,4 +1,4 @@
-"""routerloop.land against a real PostgreSQL: every line accounted for, exactly once, nothing half-written.
+"""routerloop.landing against a real PostgreSQL: every line accounted for, exactly once, nothing half-written.
 
 Each test lands into a fresh database of its own (the ledger identifies files by their path relative
 to the landing root, so tests must not share one). Files are written here line by line, so every
@@ -24,9 +24,20 @@ from pathlib import Path
 
 import pytest
 
-from routerloop import cli, db, land
+from routerloop import cli, db
 from routerloop.config import reload_settings, settings
 from routerloop.contract import REASONS, STREAMS
+from routerloop.landing import (
+    FileResult,
+    LandingFailed,
+    LandingResult,
+    land,
+    land_or_raise,
+    steps,
+    validation,
+)
+from routerloop.warehouse.migrations import migrate
+from routerloop.warehouse.raw import ensure_partitions
 
 HOUR = datetime(2026, 11, 1, 0, tzinfo=UTC)
 DROP = object()  # an override that removes the field
@@ -108,13 +119,13 @@ def rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def one(result: dict) -> dict:
-    assert len(result["files"]) == 1, result["files"]
-    return result["files"][0]
+def one(result: LandingResult) -> FileResult:
+    assert len(result.files) == 1, result.files
+    return result.files[0]
 
 
-def accounted(file_result: dict) -> bool:
-    return file_result["lines"] == file_result["loaded"] + file_result["duplicates"] + file_result["quarantined"]
+def accounted(file_result: FileResult) -> bool:
+    return file_result.lines == file_result.loaded + file_result.duplicates + file_result.quarantined
 
 
 def count(conn, sql: str, *params) -> int:
@@ -153,12 +164,12 @@ def test_one_line_per_reason_code_gives_exact_counts(tmp_path, warehouse, wconn)
     lines = [*valid[:100], *bad.values(), line(s, 100), *valid[100:], line(s, 400)[:25]]  # + duplicate, cut line
     path = write(tmp_path, s, lines, trailing_newline=False)
 
-    result = land.land(tmp_path, url=warehouse)
+    result = land(tmp_path, url=warehouse)
     f = one(result)
-    assert f["quarantined_by_reason"] == {reason: 1 for reason in REASONS}
-    assert (f["lines"], f["loaded"], f["duplicates"], f["quarantined"]) == (211, 200, 1, 10)
-    assert accounted(f) and f["status"] == "loaded" and result["ok"]
-    assert result["totals"]["quarantined_by_reason"] == f["quarantined_by_reason"]
+    assert f.quarantined_by_reason == {reason: 1 for reason in REASONS}
+    assert (f.lines, f.loaded, f.duplicates, f.quarantined) == (211, 200, 1, 10)
+    assert accounted(f) and f.status == "loaded" and result.ok
+    assert result.totals.quarantined_by_reason == f.quarantined_by_reason
 
     stored = dict(wconn.execute(
         "select line_number, reason from raw.quarantine where source_file = %s", (rel(tmp_path, path),)
@@ -232,8 +243,8 @@ EDGE_CASES = [
 
 def test_edge_cases_get_their_reason_and_accepted_lines_store(tmp_path, warehouse, wconn):
     path = write(tmp_path, S, [data for data, _ in EDGE_CASES])
-    f = one(land.land(tmp_path, url=warehouse))
-    assert accounted(f) and f["duplicates"] == 0
+    f = one(land(tmp_path, url=warehouse))
+    assert accounted(f) and f.duplicates == 0
 
     stored = dict(wconn.execute(
         "select line_number, reason from raw.quarantine where source_file = %s", (rel(tmp_path, path),)
@@ -268,8 +279,8 @@ def test_edge_cases_get_their_reason_and_accepted_lines_store(tmp_path, warehous
 )
 def test_every_stream_applies_its_own_rules(tmp_path, warehouse, stream, overrides, reason):
     write(tmp_path, stream, [line(stream, 1), line(stream, 2, **overrides)])
-    f = one(land.land(tmp_path, url=warehouse))
-    assert (f["loaded"], f["quarantined_by_reason"]) == (1, {reason: 1})
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.quarantined_by_reason) == (1, {reason: 1})
 
 
 def test_quarantine_keeps_the_exact_bytes_even_when_not_utf8(tmp_path, warehouse, wconn):
@@ -277,8 +288,8 @@ def test_quarantine_keeps_the_exact_bytes_even_when_not_utf8(tmp_path, warehouse
     cut = "na\u00efve".encode()[:3]  # ends inside a two-byte character
     with_cr = b'{"broken": \r'
     path = write(tmp_path, S, [latin1, with_cr, line(S, 2), b'{"decisionId": "' + cut], trailing_newline=False)
-    f = one(land.land(tmp_path, url=warehouse))
-    assert f["quarantined_by_reason"] == {"not_utf8": 1, "invalid_json": 1, "truncated_line": 1}
+    f = one(land(tmp_path, url=warehouse))
+    assert f.quarantined_by_reason == {"not_utf8": 1, "invalid_json": 1, "truncated_line": 1}
     rows = dict(wconn.execute(
         "select line_number, raw_bytes from raw.quarantine where source_file = %s", (rel(tmp_path, path),)
     ).fetchall())
@@ -292,64 +303,64 @@ def test_gzip_files_land_like_plain_ones(tmp_path, warehouse, wconn):
     lines = [line(S, i) for i in range(50)] + [b"not json"]
     write(tmp_path, S, lines, name="part-0000.jsonl.gz")
     write(tmp_path, S, [line(S, i) for i in range(50, 60)], name="part-0001.jsonl")
-    result = land.land(tmp_path, url=warehouse)
-    gz = next(f for f in result["files"] if f["path"].endswith(".gz"))
-    assert (gz["lines"], gz["loaded"], gz["quarantined"], gz["status"]) == (51, 50, 1, "loaded")
+    result = land(tmp_path, url=warehouse)
+    gz = next(f for f in result.files if f.path.endswith(".gz"))
+    assert (gz.lines, gz.loaded, gz.quarantined, gz.status) == (51, 50, 1, "loaded")
     assert count(wconn, "select count(*) from raw.router_decisions") == 60
     # the ledger's sha256 and size are those of the bytes on disk (compressed)
-    path = tmp_path / gz["path"]
-    size, sha = wconn.execute("select size, sha256 from raw.landed_files where path = %s", (gz["path"],)).fetchone()
+    path = tmp_path / gz.path
+    size, sha = wconn.execute("select size, sha256 from raw.landed_files where path = %s", (gz.path,)).fetchone()
     assert size == path.stat().st_size and len(sha) == 64
 
 
 def test_an_empty_file_lands_with_zero_lines(tmp_path, warehouse, wconn):
     write(tmp_path, S, [])
-    f = one(land.land(tmp_path, url=warehouse))
-    assert (f["lines"], f["loaded"], f["status"]) == (0, 0, "loaded")
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.lines, f.loaded, f.status) == (0, 0, "loaded")
     assert wconn.execute("select lines, status from raw.landed_files").fetchall() == [(0, "loaded")]
 
 
 def test_a_valid_last_line_without_newline_loads(tmp_path, warehouse):
     write(tmp_path, S, [line(S, 1), line(S, 2)], trailing_newline=False)
-    f = one(land.land(tmp_path, url=warehouse))
-    assert (f["lines"], f["loaded"], f["quarantined"]) == (2, 2, 0)
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.lines, f.loaded, f.quarantined) == (2, 2, 0)
 
 
 def test_landing_again_is_a_no_op(tmp_path, warehouse, wconn):
     write(tmp_path, S, [line(S, i) for i in range(20)] + [b"bad"])
-    first = land.land(tmp_path, url=warehouse)
+    first = land(tmp_path, url=warehouse)
     before = wconn.execute(
         "select (select count(*) from raw.router_decisions), (select count(*) from raw.quarantine), "
         "(select count(*) from raw.landed_files)"
     ).fetchone()
-    second = land.land(tmp_path, url=warehouse)
+    second = land(tmp_path, url=warehouse)
     after = wconn.execute(
         "select (select count(*) from raw.router_decisions), (select count(*) from raw.quarantine), "
         "(select count(*) from raw.landed_files)"
     ).fetchone()
     assert before == after == (20, 1, 1)
-    assert one(first)["status"] == "loaded"
+    assert one(first).status == "loaded"
     f = one(second)
-    assert (f["status"], f["lines"], f["loaded"], f["previous_status"]) == ("skipped", 0, 0, "loaded")
-    assert second["ok"] and second["totals"]["by_status"] == {"skipped": 1}
+    assert (f.status, f.lines, f.loaded, f.previous_status) == ("skipped", 0, 0, "loaded")
+    assert second.ok and second.totals.by_status == {"skipped": 1}
 
 
 def test_a_changed_file_is_refused_and_the_refusal_recorded(tmp_path, warehouse, wconn):
     path = write(tmp_path, S, [line(S, i) for i in range(10)])
-    assert land.land(tmp_path, url=warehouse)["ok"]
+    assert land(tmp_path, url=warehouse).ok
     path.write_bytes(path.read_bytes() + line(S, 99) + b"\n")
 
-    result = land.land(tmp_path, url=warehouse)
+    result = land(tmp_path, url=warehouse)
     f = one(result)
-    assert not result["ok"] and f["status"] == "refused_changed"
-    assert "changed" in f["message"] and rel(tmp_path, path) in result["error"]
+    assert not result.ok and f.status == "refused_changed"
+    assert "changed" in f.message and rel(tmp_path, path) in result.error
     assert count(wconn, "select count(*) from raw.router_decisions") == 10  # nothing of the new bytes
     ledger = wconn.execute("select status, lines from raw.landed_files order by file_id").fetchall()
     assert ledger == [("loaded", 10), ("refused_changed", 0)]
 
-    with pytest.raises(land.LandingFailed, match="refused_changed") as failure:
-        land.land_or_raise(tmp_path, url=warehouse)
-    assert failure.value.result["files"][0]["status"] == "refused_changed"
+    with pytest.raises(LandingFailed, match="refused_changed") as failure:
+        land_or_raise(tmp_path, url=warehouse)
+    assert failure.value.result.files[0].status == "refused_changed"
     assert count(wconn, "select count(*) from raw.landed_files where status = 'refused_changed'") == 2
 
 
@@ -357,14 +368,14 @@ def test_unreadable_gzip_lands_nothing_and_is_retried(tmp_path, warehouse, wconn
     path = write(tmp_path, S, [line(S, i) for i in range(2000)], name="part-0000.jsonl.gz")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # cut short: gzip cannot finish
-    result = land.land(tmp_path, url=warehouse)
-    assert not result["ok"] and one(result)["status"] == "failed_unreadable"
+    result = land(tmp_path, url=warehouse)
+    assert not result.ok and one(result).status == "failed_unreadable"
     assert count(wconn, "select count(*) from raw.router_decisions") == 0
     assert count(wconn, "select count(*) from raw.quarantine") == 0
 
     path.write_bytes(data)  # redelivered whole: the next run lands it
-    again = land.land(tmp_path, url=warehouse)
-    assert again["ok"] and one(again)["loaded"] == 2000
+    again = land(tmp_path, url=warehouse)
+    assert again.ok and one(again).loaded == 2000
 
 
 def test_files_outside_the_layout_are_reported_not_landed(tmp_path, warehouse):
@@ -373,9 +384,9 @@ def test_files_outside_the_layout_are_reported_not_landed(tmp_path, warehouse):
     (tmp_path / S / "dt=2026-11-01" / "hr=00" / ".part-0001.jsonl.tmp").write_text("in progress")
     (tmp_path / S / "dt=2026-11-01" / "hr=24").mkdir()
     (tmp_path / S / "2026-11-01").mkdir()
-    result = land.land(tmp_path, url=warehouse)
-    assert result["ok"] and len(result["files"]) == 1
-    assert sorted(i["path"] for i in result["ignored"]) == [
+    result = land(tmp_path, url=warehouse)
+    assert result.ok and len(result.files) == 1
+    assert sorted(i.path for i in result.ignored) == [
         f"{S}/2026-11-01", f"{S}/dt=2026-11-01/hr=00/notes.txt", f"{S}/dt=2026-11-01/hr=24",
     ]
 
@@ -388,11 +399,11 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, settin
     assert path.stat().st_size > 40 * 2**20
     tracemalloc.start()
     try:
-        f = one(land.land(tmp_path, url=warehouse))
+        f = one(land(tmp_path, url=warehouse))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert f["loaded"] == 80_000
+    assert f.loaded == 80_000
     # a read chunk, one batch of rows and the COPY writer's bounded queue: far less than the file
     assert peak < 32 * 2**20, f"peak Python allocations {peak / 2**20:.0f} MB"
 
@@ -403,8 +414,8 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, settin
 def test_a_repeated_key_loads_once_and_the_first_line_wins(tmp_path, warehouse, wconn):
     first = write(tmp_path, S, [line(S, 1, channelId="first"), line(S, 2), line(S, 1, channelId="second")])
     later = write(tmp_path, S, [line(S, 1, channelId="third"), line(S, 3)], hour=HOUR + timedelta(hours=1))
-    result = land.land(tmp_path, url=warehouse)
-    assert [(f["loaded"], f["duplicates"]) for f in result["files"]] == [(2, 1), (1, 1)]
+    result = land(tmp_path, url=warehouse)
+    assert [(f.loaded, f.duplicates) for f in result.files] == [(2, 1), (1, 1)]
     assert wconn.execute(
         "select channel_id, _source_file, _line_number from raw.router_decisions where decision_id = 'rd_000001'"
     ).fetchall() == [("first", rel(tmp_path, first), 1)]
@@ -420,8 +431,8 @@ def test_composite_keys_compare_timestamps_as_instants(tmp_path, warehouse, wcon
         line(stream, 1, updatedAt="2026-11-01T00:45:00Z"),  # a later state of the same item
     ]
     write(tmp_path, stream, lines)
-    f = one(land.land(tmp_path, url=warehouse))
-    assert (f["loaded"], f["duplicates"]) == (2, 1)
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.duplicates) == (2, 1)
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -430,9 +441,9 @@ def test_parallel_files_keep_the_first_landed_copy_in_file_order(tmp_path, wareh
     for h in range(6):  # every file repeats keys of every earlier file
         write(tmp_path, S, [line(S, i, channelId=f"h{h}") for i in range(h * 10, h * 10 + 30)],
               hour=HOUR + timedelta(hours=h))
-    result = land.land(tmp_path, url=warehouse)
-    assert [f["loaded"] for f in result["files"]] == [30, 10, 10, 10, 10, 10]
-    assert [f["duplicates"] for f in result["files"]] == [0, 20, 20, 20, 20, 20]
+    result = land(tmp_path, url=warehouse)
+    assert [f.loaded for f in result.files] == [30, 10, 10, 10, 10, 10]
+    assert [f.duplicates for f in result.files] == [0, 20, 20, 20, 20, 20]
     owners = dict(wconn.execute("select decision_id, channel_id from raw.router_decisions").fetchall())
     assert all(owners[f"rd_{i:06d}"] == f"h{max(0, i // 10 - 2)}" for i in range(80))
     ledger_invariants_hold(wconn)
@@ -442,12 +453,12 @@ def test_concurrent_landings_of_the_same_zone_land_each_file_once(tmp_path, ware
     for h in range(4):
         write(tmp_path, S, [line(S, h * 1000 + i) for i in range(300)] + [line(S, 0)],
               hour=HOUR + timedelta(hours=h))
-    results: list[dict] = []
+    results: list[LandingResult] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            results.append(land.land(tmp_path, url=warehouse))
+            results.append(land(tmp_path, url=warehouse))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -457,10 +468,10 @@ def test_concurrent_landings_of_the_same_zone_land_each_file_once(tmp_path, ware
     for t in threads:
         t.join()
     assert not errors
-    statuses = Counter(f["status"] for r in results for f in r["files"])
+    statuses = Counter(f.status for r in results for f in r.files)
     assert statuses == {"loaded": 4, "skipped": 8}
     assert count(wconn, "select count(*) from raw.router_decisions") == 4 * 300
-    assert sum(r["totals"]["duplicates"] for r in results) == 4  # rd_000000: once more in every file
+    assert sum(r.totals.duplicates for r in results) == 4  # rd_000000: once more in every file
     assert count(wconn, "select count(*) from raw.landed_files") == 4
     ledger_invariants_hold(wconn)
 
@@ -481,9 +492,9 @@ def test_an_error_mid_file_leaves_nothing_of_it_and_a_rerun_completes(
         if at == point and file.relative == rel(tmp_path, broken) and lines_read >= 20:
             raise RuntimeError("injected failure")
 
-    monkeypatch.setattr(land, "_fault_hook", explode)
+    monkeypatch.setattr(steps, "_fault_hook", explode)
     with pytest.raises(RuntimeError, match="injected failure"):
-        land.land(tmp_path, url=warehouse)
+        land(tmp_path, url=warehouse)
 
     source = rel(tmp_path, broken)
     assert count(wconn, "select count(*) from raw.router_decisions where _source_file = %s", source) == 0
@@ -495,10 +506,10 @@ def test_an_error_mid_file_leaves_nothing_of_it_and_a_rerun_completes(
     assert count(wconn, "select count(*) from pg_locks where locktype = 'advisory' and database = "
                         "(select oid from pg_database where datname = current_database())") == 0
 
-    monkeypatch.setattr(land, "_fault_hook", None)
-    result = land.land(tmp_path, url=warehouse)
-    assert [f["status"] for f in result["files"]] == ["skipped", "loaded"]
-    assert (result["files"][1]["loaded"], result["files"][1]["quarantined"]) == (40, 2)
+    monkeypatch.setattr(steps, "_fault_hook", None)
+    result = land(tmp_path, url=warehouse)
+    assert [f.status for f in result.files] == ["skipped", "loaded"]
+    assert (result.files[1].loaded, result.files[1].quarantined) == (40, 2)
     ledger_invariants_hold(wconn)
 
 
@@ -507,31 +518,31 @@ def test_a_line_postgresql_refuses_despite_validation_fails_loudly_and_leaves_no
 ):
     """The safety net under the validator: were it to pass a line jsonb refuses, nothing half-lands."""
     write(tmp_path, S, [line(S, i) for i in range(3000)] + [b"{not json"] + [line(S, 5000 + i) for i in range(10)])
-    monkeypatch.setattr(land._Validator, "classify", lambda self, line, last_without_newline=False: None)
+    monkeypatch.setattr(validation.Validator, "classify", lambda self, line, last_without_newline=False: None)
     import psycopg
 
     with pytest.raises(psycopg.errors.DataError) as failure:
-        land.land(tmp_path, url=warehouse)
+        land(tmp_path, url=warehouse)
     assert any(f"{S}/dt=2026-11-01/hr=00/part-0000.jsonl" in note for note in failure.value.__notes__)
     for table in ("raw.router_decisions", "raw.router_decisions_keys", "raw.quarantine", "raw.landed_files"):
         assert count(wconn, f"select count(*) from {table}") == 0, table
     monkeypatch.undo()
-    f = one(land.land(tmp_path, url=warehouse))
-    assert (f["loaded"], f["quarantined_by_reason"]) == (3010, {"invalid_json": 1})
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.quarantined_by_reason) == (3010, {"invalid_json": 1})
 
 
 KILLED_CHILD = """
 import sys, time
 from pathlib import Path
-from routerloop import land
+from routerloop.landing import land, steps
 
 def hang(point, file, lines_read):
     if point == "inserted":
         Path(sys.argv[3]).write_text("inserted")
         time.sleep(600)
 
-land._fault_hook = hang
-land.land(Path(sys.argv[1]), url=sys.argv[2])
+steps._fault_hook = hang
+land(Path(sys.argv[1]), url=sys.argv[2])
 """
 
 
@@ -551,9 +562,9 @@ def test_a_killed_landing_leaves_nothing_and_a_rerun_completes(tmp_path, warehou
     finally:
         child.wait(timeout=60)
 
-    result = land.land(landing, url=warehouse)  # waits for the server to roll the dead session back
+    result = land(landing, url=warehouse)  # waits for the server to roll the dead session back
     f = one(result)
-    assert (f["status"], f["loaded"], f["quarantined"]) == ("loaded", 500, 1)
+    assert (f.status, f.loaded, f.quarantined) == ("loaded", 500, 1)
     assert count(wconn, "select count(*) from raw.landed_files") == 1
     ledger_invariants_hold(wconn)
 
@@ -564,11 +575,11 @@ def test_a_killed_landing_leaves_nothing_and_a_rerun_completes(tmp_path, warehou
 def test_over_the_bad_line_limit_the_file_lands_and_fails(tmp_path, warehouse, wconn):
     over = write(tmp_path, S, [line(S, i) for i in range(9)] + [b"bad"])  # 10 % bad
     under = write(tmp_path, S, [line(S, 100 + i) for i in range(99)] + [b"bad"], hour=HOUR + timedelta(hours=1))
-    result = land.land(tmp_path, url=warehouse)
-    by_path = {f["path"]: f for f in result["files"]}
-    assert by_path[rel(tmp_path, over)]["status"] == "failed_bad_lines"
-    assert by_path[rel(tmp_path, under)]["status"] == "loaded"
-    assert not result["ok"] and "bad-line limit" in result["error"]
+    result = land(tmp_path, url=warehouse)
+    by_path = {f.path: f for f in result.files}
+    assert by_path[rel(tmp_path, over)].status == "failed_bad_lines"
+    assert by_path[rel(tmp_path, under)].status == "loaded"
+    assert not result.ok and "bad-line limit" in result.error
     # nothing is lost: the failing file's valid lines and its quarantine rows are committed
     assert count(wconn, "select count(*) from raw.router_decisions") == 9 + 99
     assert count(wconn, "select count(*) from raw.quarantine") == 2
@@ -577,43 +588,41 @@ def test_over_the_bad_line_limit_the_file_lands_and_fails(tmp_path, warehouse, w
     ]
     # for Airflow tasks: the same outcome as an exception carrying the summary
     write(tmp_path, S, [b"bad"] * 2, hour=HOUR + timedelta(hours=2))
-    with pytest.raises(land.LandingFailed, match="bad-line limit") as failure:
-        land.land_or_raise(tmp_path, url=warehouse, start=HOUR + timedelta(hours=2))
-    assert failure.value.result["files"][0]["quarantined"] == 2
+    with pytest.raises(LandingFailed, match="bad-line limit") as failure:
+        land_or_raise(tmp_path, url=warehouse, start=HOUR + timedelta(hours=2))
+    assert failure.value.result.files[0].quarantined == 2
 
 
 def test_the_limit_is_a_setting(tmp_path, warehouse, setting):
     setting("bad_line_limit", 0.2)
     write(tmp_path, S, [line(S, i) for i in range(9)] + [b"bad"])
-    assert land.land(tmp_path, url=warehouse)["ok"]
+    assert land(tmp_path, url=warehouse).ok
 
 
 def test_only_partitions_in_the_window_land(tmp_path, warehouse, wconn):
     for h in range(4):
         write(tmp_path, S, [line(S, h * 100 + i) for i in range(5)], hour=HOUR + timedelta(hours=h))
-    result = land.land(tmp_path, url=warehouse, start=HOUR + timedelta(hours=1), end=HOUR + timedelta(hours=3))
-    assert [f["partition_hour"] for f in result["files"]] == [
-        (HOUR + timedelta(hours=1)).isoformat(), (HOUR + timedelta(hours=2)).isoformat()
-    ]
+    result = land(tmp_path, url=warehouse, start=HOUR + timedelta(hours=1), end=HOUR + timedelta(hours=3))
+    assert [f.partition_hour for f in result.files] == [HOUR + timedelta(hours=1), HOUR + timedelta(hours=2)]
     hours = [h for (h,) in wconn.execute(
         "select distinct _partition_hour from raw.router_decisions order by 1").fetchall()]
     assert hours == [HOUR + timedelta(hours=1), HOUR + timedelta(hours=2)]
-    assert land.land(tmp_path, url=warehouse, start=HOUR, end=HOUR)["files"] == []
-    rest = land.land(tmp_path, url=warehouse)  # the whole zone: two new, two skipped
-    assert Counter(f["status"] for f in rest["files"]) == {"loaded": 2, "skipped": 2}
+    assert land(tmp_path, url=warehouse, start=HOUR, end=HOUR).files == []
+    rest = land(tmp_path, url=warehouse)  # the whole zone: two new, two skipped
+    assert Counter(f.status for f in rest.files) == {"loaded": 2, "skipped": 2}
 
 
 def test_streams_filter_and_argument_checks(tmp_path, warehouse):
     write(tmp_path, S, [line(S, 1)])
     write(tmp_path, "csat_ratings", [line("csat_ratings", 1)])
-    result = land.land(tmp_path, streams=["csat_ratings"], url=warehouse)
-    assert [f["stream"] for f in result["files"]] == ["csat_ratings"]
+    result = land(tmp_path, streams=["csat_ratings"], url=warehouse)
+    assert [f.stream for f in result.files] == ["csat_ratings"]
     with pytest.raises(ValueError, match="unknown stream"):
-        land.land(tmp_path, streams=["nope"], url=warehouse)
+        land(tmp_path, streams=["nope"], url=warehouse)
     with pytest.raises(ValueError, match="no timezone"):
-        land.land(tmp_path, start=datetime(2026, 11, 1), url=warehouse)
+        land(tmp_path, start=datetime(2026, 11, 1), url=warehouse)
     with pytest.raises(FileNotFoundError):
-        land.land(tmp_path / "missing", url=warehouse)
+        land(tmp_path / "missing", url=warehouse)
 
 
 def test_typed_columns_hold_the_contract_values(tmp_path, warehouse, wconn):
@@ -629,7 +638,7 @@ def test_typed_columns_hold_the_contract_values(tmp_path, warehouse, wconn):
     }
     for stream, data in lines.items():
         write(tmp_path, stream, [data])
-    assert land.land(tmp_path, url=warehouse)["ok"]
+    assert land(tmp_path, url=warehouse).ok
 
     row = wconn.execute(
         "select created_at, confidence, reason_tags, agent_id, latency_ms, _raw, _source_file, "
@@ -665,7 +674,7 @@ def test_typed_columns_hold_the_contract_values(tmp_path, warehouse, wconn):
 def test_tables_are_partitioned_by_day_with_partitions_made_on_demand(tmp_path, warehouse, wconn):
     write(tmp_path, S, [line(S, 1)], hour=datetime(2026, 11, 1, 23, tzinfo=UTC))
     write(tmp_path, S, [line(S, 2)], hour=datetime(2026, 11, 2, 0, tzinfo=UTC))
-    assert land.land(tmp_path, url=warehouse)["ok"]
+    assert land(tmp_path, url=warehouse).ok
     partitions = [name for (name,) in wconn.execute(
         "select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
         "where i.inhparent = 'raw.router_decisions'::regclass order by 1"
@@ -693,8 +702,8 @@ def test_schema_and_partition_creation_are_idempotent_under_concurrency(warehous
     def create() -> None:
         try:
             with db.connect(warehouse, autocommit=True) as conn:
-                land.ensure_raw_schema(conn)
-                land.ensure_partitions(conn, S, {HOUR.date(), (HOUR + timedelta(days=1)).date()})
+                migrate(conn)
+                ensure_partitions(conn, S, {HOUR.date(), (HOUR + timedelta(days=1)).date()})
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -704,14 +713,14 @@ def test_schema_and_partition_creation_are_idempotent_under_concurrency(warehous
     for t in threads:
         t.join()
     assert not errors
-    land.ensure_raw_schema(wconn)  # and once more, when everything exists
+    migrate(wconn)  # and once more, when everything exists
     tables = {name for (name,) in wconn.execute(
         "select tablename from pg_tables where schemaname = 'raw'").fetchall()}
     assert {"landed_files", "quarantine", *STREAMS, *(f"{s}_keys" for s in STREAMS)} <= tables
     assert {"router_decisions_p20261101", "router_decisions_p20261102"} <= tables
     # a column the contract has but the table lacks (a field added later) is added, nullable
     wconn.execute("alter table raw.router_decisions drop column weights_version")
-    land.ensure_raw_schema(wconn)
+    migrate(wconn)
     assert wconn.execute(
         "select is_nullable from information_schema.columns where table_schema = 'raw' "
         "and table_name = 'router_decisions' and column_name = 'weights_version'"
@@ -721,10 +730,10 @@ def test_schema_and_partition_creation_are_idempotent_under_concurrency(warehous
     arrays_type = "select 1 from pg_type t join pg_namespace n on n.oid = t.typnamespace " \
                   "where n.nspname = 'raw' and t.typname = 'router_decisions_arrays'"
     wconn.execute("drop type raw.router_decisions_arrays")
-    land.ensure_raw_schema(wconn)
+    migrate(wconn)
     assert wconn.execute(arrays_type).fetchone() == (1,)
     wconn.execute('alter type raw.router_decisions_arrays drop attribute "reasonTags"')
-    land.ensure_raw_schema(wconn)
+    migrate(wconn)
     assert wconn.execute(
         "select (jsonb_populate_record(null::raw.router_decisions_arrays, %s::jsonb)).\"reasonTags\"",
         ('{"reasonTags": ["a", "b \\"c\\""]}',),
@@ -760,22 +769,22 @@ def test_a_generated_zone_reconciles_with_the_generator_manifest(generated_zone,
                                                                   workers):
     setting("land_workers", workers)
     manifest = json.loads((generated_zone / "_generator_manifest.json").read_text())
-    result = land.land(generated_zone, url=warehouse)
-    by_stream = result["totals"]["by_stream"]
+    result = land(generated_zone, url=warehouse)
+    by_stream = result.totals.by_stream
     for stream in STREAMS:
         got = by_stream[stream]
-        assert got["quarantined_by_reason"] == manifest["injected"][stream], stream
-        assert got["duplicates"] == manifest["duplicates"][stream], stream
-        assert got["lines"] == manifest["streams"][stream]["lines"], stream
-        assert got["loaded"] == manifest["streams"][stream]["valid"] - manifest["duplicates"][stream], stream
-        assert got["files"] == manifest["streams"][stream]["files"], stream
+        assert got.quarantined_by_reason == manifest["injected"][stream], stream
+        assert got.duplicates == manifest["duplicates"][stream], stream
+        assert got.lines == manifest["streams"][stream]["lines"], stream
+        assert got.loaded == manifest["streams"][stream]["valid"] - manifest["duplicates"][stream], stream
+        assert got.files == manifest["streams"][stream]["files"], stream
         quarantined = dict(wconn.execute(
             "select reason, count(*) from raw.quarantine where stream = %s group by reason", (stream,)
         ).fetchall())
         assert quarantined == manifest["injected"][stream], stream
-        assert count(wconn, f"select count(*) from raw.{stream}") == got["loaded"]
-    assert all(accounted(f) for f in result["files"])
-    empty = {f["path"]: f for f in result["files"] if f["path"] in set(manifest["empty_files"])}
+        assert count(wconn, f"select count(*) from raw.{stream}") == got.loaded
+    assert all(accounted(f) for f in result.files)
+    empty = {f.path: f for f in result.files if f.path in set(manifest["empty_files"])}
     assert len(empty) == len(manifest["empty_files"]) and all(
-        (f["lines"], f["status"]) == (0, "loaded") for f in empty.values())
+        (f.lines, f.status) == (0, "loaded") for f in empty.values())
     ledger_invariants_hold(wconn)

@@ -366,10 +366,10 @@ MART_KEYS = {
 
 
 def land_hours(landing: Path, start: datetime, end: datetime) -> None:
-    from routerloop.land import land
+    from routerloop.landing import land
 
     result = land(landing=landing, start=start, end=end, progress=False, url=os.environ["ROUTERLOOP_DATABASE_URL"])
-    assert result["ok"], result.get("error")
+    assert result.ok, result.error
 
 
 def build_sla_ops(url: str, full_refresh: bool = False, start: datetime | None = None, end=None) -> None:

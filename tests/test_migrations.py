@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from routerloop import db
-from routerloop.warehouse import locks, migrations
+from routerloop import contract, db
+from routerloop.warehouse import locks, migrations, raw
 
 PACKAGE = Path(migrations.__file__).resolve().parents[1]
 DDL = re.compile(r"\b(create|alter)\s+(schema|table|type|index|unique index|role)\b", re.IGNORECASE)
@@ -82,3 +82,18 @@ def test_lock_keys_are_unique():
     streams = [locks.stream_key(s) for s in locks.contract.STREAMS]
     assert len(set(fixed + streams)) == len(fixed) + len(streams)
     assert min(streams) > max(fixed)
+
+
+def _check_values(conn, constraint: str) -> set[str]:
+    definition = conn.execute(
+        "select pg_get_constraintdef(oid) from pg_constraint where conname = %s", (constraint,)
+    ).fetchone()[0]
+    return set(re.findall(r"'([a-z0-9_]+)'::text", definition))
+
+
+def test_migrated_vocabularies_match_the_code(fresh_url):
+    """A new ledger status or quarantine reason in code needs a migration that replaces the constraint."""
+    with db.connect(fresh_url, autocommit=True) as conn:
+        migrations.migrate(conn)
+        assert _check_values(conn, "landed_files_status_check") == set(raw.LEDGER_STATUSES)
+        assert _check_values(conn, "quarantine_reason_check") == set(contract.REASONS)

@@ -582,7 +582,7 @@ def build_upstream_and_weights(url: str, start=None, end=None, full_refresh: boo
 
 @pytest.mark.slow
 def test_day_by_day_runs_equal_full_refresh(tmp_path, own_database):
-    from routerloop.land import land
+    from routerloop.landing import land
     from routerloop.simulation import generate
 
     landing = tmp_path / "landing"
@@ -591,7 +591,7 @@ def test_day_by_day_runs_equal_full_refresh(tmp_path, own_database):
     for day in range(DAILY_DAYS):
         begin, end = DAILY_START + timedelta(days=day), DAILY_START + timedelta(days=day + 1)
         landed = land(landing=landing, start=begin, end=end, progress=False, url=own_database)
-        assert landed["ok"], landed.get("error")
+        assert landed.ok, landed.error
         build_upstream_and_weights(own_database, start=begin, end=end, full_refresh=day == 0)
         logs.append(adjustment_log(own_database))
         if day:

@@ -120,7 +120,7 @@ def add_land(sub) -> None:
 
 def cmd_land(args) -> int:
     from routerloop.config import settings
-    from routerloop.land import land
+    from routerloop.landing import land
 
     result = land(
         landing=Path(args.landing or settings().landing_dir),
@@ -129,8 +129,8 @@ def cmd_land(args) -> int:
         end=parse_time(args.end) if args.end else None,
         progress=not args.quiet,
     )
-    _print_json(result)
-    return 0 if result["ok"] else 1
+    _print_json(result.to_dict())
+    return 0 if result.ok else 1
 
 
 def add_build(sub) -> None:

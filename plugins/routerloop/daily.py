@@ -47,7 +47,8 @@ def landing_progress(start: datetime, end: datetime, landing: Path | None = None
     in the ledger with a final status, loaded or failed; a failed file is the raw gate's business).
     """
     from routerloop.contract import STREAMS
-    from routerloop.land import LEDGER, LOADING, discover
+    from routerloop.landing import discover
+    from routerloop.warehouse.raw import LEDGER, LOADING
 
     hours = []
     hour = start

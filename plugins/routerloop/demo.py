@@ -57,7 +57,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     published = export_weights(url, day, built, failed_gates)
     report = write_html_report(url, day)
     print_summary(url, landing, landed, built, gate_results, published, report)
-    return 0 if landed["ok"] and built["ok"] and published and not failed_gates else 1
+    return 0 if landed.ok and built["ok"] and published and not failed_gates else 1
 
 
 def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) -> None:
@@ -72,7 +72,7 @@ def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) 
 
 
 def land_telemetry(landing, window_end: datetime) -> dict:
-    from routerloop.land import land
+    from routerloop.landing import land
 
     with _step("land every partition into schema raw"):
         return land(landing=landing, start=DEMO_START, end=window_end, progress=True)
@@ -144,7 +144,7 @@ def print_summary(url: str, landing, landed: dict, built: dict, gate_results: li
     print(f"{'stream':<22}{'lines':>10}{'loaded':>10}{'dupes':>8}{'quarantined':>13}")
     for stream, t in sorted(_landed_totals_by_stream(url).items()):
         print(f"{stream:<22}{t['lines']:>10}{t['loaded']:>10}{t['duplicates']:>8}{t['quarantined']:>13}")
-    print(f"this run: {landed['totals']['files']} files looked at; landing ok: {landed['ok']}")
+    print(f"this run: {landed.totals.files} files looked at; landing ok: {landed.ok}")
     print(f"dbt: {built['models_built']} models built, {built['tests_passed']} tests passed, "
           f"{len(built['failed'])} failed (invocation {built['invocation_id']})")
     print(f"gates: {passed} of {len(gate_results)} passed "

@@ -10,7 +10,9 @@ here:
 - Every statement is idempotent (`if not exists`), so a database created before this table existed
   converges too.
 - The raw stream tables follow the contract (routerloop.contract) rather than a version number: after
-  the migrations, `migrate()` reconciles them with it (routerloop.warehouse.raw).
+  the migrations, `migrate()` reconciles them with it (routerloop.warehouse.raw). A new ledger status
+  or quarantine reason needs a new migration that replaces the check constraint; a test compares the
+  constraints of a migrated database with the vocabularies in code.
 
 Everything runs in one transaction under the MIGRATIONS advisory lock, so concurrent callers (two
 landing tasks, a build and a gate) wait for each other and apply each migration once.
@@ -59,7 +61,50 @@ create schema if not exists raw;
 create schema if not exists audit;
 create schema if not exists router;
 """),
-    Migration(2, "gate results", """
+    Migration(2, "landing ledger and quarantine", """
+create table if not exists raw.landed_files (
+    file_id bigint generated always as identity primary key,
+    path text not null,
+    stream text not null,
+    partition_hour timestamptz not null,
+    size bigint not null,
+    sha256 text,
+    lines integer not null default 0,
+    loaded integer not null default 0,
+    duplicates integer not null default 0,
+    quarantined integer not null default 0,
+    started_at timestamptz not null,
+    finished_at timestamptz,
+    status text not null constraint landed_files_status_check
+        check (status in ('loading', 'loaded', 'failed_bad_lines', 'failed_unreadable', 'refused_changed')),
+    message text,
+    check (status = 'loading' or sha256 is not null)
+);
+comment on table raw.landed_files is 'One row per landing of a file (path relative to the landing root) and per
+refusal: what routerloop.landing did with it. lines = loaded + duplicates + quarantined.';
+-- A concurrent lander of the same path waits on this index, then skips the file.
+create unique index if not exists landed_files_path_once on raw.landed_files (path)
+    where status in ('loading', 'loaded', 'failed_bad_lines');
+create index if not exists landed_files_partition_hour on raw.landed_files (partition_hour);
+create table if not exists raw.quarantine (
+    quarantine_id bigint generated always as identity primary key,
+    stream text not null,
+    source_file text not null,
+    line_number integer not null,
+    reason text not null constraint quarantine_reason_check check (reason in (
+        'not_utf8', 'invalid_json', 'truncated_line', 'missing_field', 'wrong_type', 'bad_enum',
+        'out_of_range', 'bad_timestamp', 'bad_id', 'invalid_text'
+    )),
+    message text not null,
+    raw_bytes bytea not null,
+    file_id bigint not null references raw.landed_files (file_id),
+    quarantined_at timestamptz not null default now()
+);
+comment on table raw.quarantine is 'Lines that broke the telemetry contract, byte-exact, with one reason code
+from routerloop.contract.REASONS.';
+create index if not exists quarantine_file_id on raw.quarantine (file_id);
+"""),
+    Migration(3, "gate results", """
 create table if not exists audit.gate_results (
     gate_result_id bigserial primary key,
     suite text not null,
@@ -75,11 +120,11 @@ create index if not exists gate_results_suite_batch on audit.gate_results (suite
 comment on table audit.gate_results is
     'One row per validation of a batch by a Great Expectations suite (routerloop.gates).';
 """),
-    Migration(3, "gate results record the digest of the validated rows", """
+    Migration(4, "gate results record the digest of the validated rows", """
 -- sha256 of the validated rows where the consumer checks it (the weights: routerloop.weight_rows)
 alter table audit.gate_results add column if not exists batch_sha256 text;
 """),
-    Migration(4, "router weights", """
+    Migration(5, "router weights", """
 create table if not exists router.weight_versions (
     weights_version text primary key,
     as_of_date date not null,
@@ -121,7 +166,7 @@ comment on table router.routing_weights_history is 'Every published version of t
 comment on table router.weight_versions is 'One row per published weights version: its as-of date, digest and gate.';
 comment on table router.publish_log is 'Every publish and rollback: which version replaced which.';
 """),
-    Migration(5, "router read-only role", f"""
+    Migration(6, "router read-only role", f"""
 do $$
 begin
     create role {ROUTER_READER_ROLE} nologin;
@@ -132,7 +177,7 @@ grant usage on schema router to {ROUTER_READER_ROLE};
 grant select on all tables in schema router to {ROUTER_READER_ROLE};
 alter default privileges in schema router grant select on tables to {ROUTER_READER_ROLE};
 """),
-    Migration(6, "dbt run bookkeeping", """
+    Migration(7, "dbt run bookkeeping", """
 create table if not exists audit.dbt_model_watermarks (
     model text primary key,
     processed_through timestamptz not null
@@ -165,6 +210,11 @@ def applied(conn) -> dict[int, str]:
     return dict(conn.execute("select version, checksum from audit.schema_migrations").fetchall())
 
 
+def _is_current(conn) -> bool:
+    expected = {m.version: m.checksum for m in MIGRATIONS}
+    return applied(conn) == expected
+
+
 def migrate(conn) -> list[int]:
     """Bring the warehouse to the current migrations and the contract's raw tables; idempotent.
 
@@ -173,6 +223,9 @@ def migrate(conn) -> list[int]:
     from routerloop.warehouse import raw
 
     _check_sequence()
+    if _is_current(conn):  # the common case: no lock, one catalog read
+        raw.reconcile_stream_tables(conn)
+        return []
     with conn.transaction():
         locks.xact_lock(conn, locks.MIGRATIONS)
         conn.execute(MIGRATIONS_TABLE_DDL)
@@ -191,7 +244,7 @@ def migrate(conn) -> list[int]:
                 "insert into audit.schema_migrations (version, name, checksum) values (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),
             )
-    raw.ensure_raw_schema(conn)
+    raw.reconcile_stream_tables(conn)
     if not conn.autocommit:
         conn.commit()
     return [m.version for m in now]
