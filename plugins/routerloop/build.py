@@ -75,6 +75,7 @@ def _node_results(result) -> list[dict]:
 
 
 def build(
+    *,
     start: datetime | None = None,
     end: datetime | None = None,
     full_refresh: bool = False,

@@ -84,21 +84,11 @@ class Settings:
         object.__setattr__(self, "dbt_manifest_path",
                            Path(self.dbt_manifest_path or Path(state) / "dbt" / "manifest.json"))
 
-    @property
-    def dbt_project_dir(self) -> Path:
-        return self.root / "dbt_project"
-
-    @property
-    def expectations_dir(self) -> Path:
-        return self.root / "expectations"
-
-    @property
-    def pg_dir(self) -> Path:
-        return self.state_dir / "pg"
-
-    @property
-    def airflow_home(self) -> Path:
-        return self.state_dir / "airflow"
+    # Folders of the repository and of the local state, derived from root and state_dir.
+    dbt_project_dir = property(lambda self: self.root / "dbt_project")
+    expectations_dir = property(lambda self: self.root / "expectations")
+    pg_dir = property(lambda self: self.state_dir / "pg")
+    airflow_home = property(lambda self: self.state_dir / "airflow")
 
 
 def _coerce(raw: str, current: object, annotation: str) -> object:

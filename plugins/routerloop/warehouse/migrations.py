@@ -134,16 +134,6 @@ create table if not exists router.weight_versions (
     dbt_invocation_id text,
     gate_result_id bigint not null
 );
-create table if not exists router.routing_weights (
-    weights_version text not null,
-    strategy text not null,
-    team_id text not null,
-    tier text not null,
-    weight double precision not null,
-    previous_weight double precision,
-    generated_at timestamptz not null,
-    primary key (strategy, team_id, tier)
-);
 create table if not exists router.routing_weights_history (
     weights_version text not null references router.weight_versions,
     strategy text not null,
@@ -153,6 +143,11 @@ create table if not exists router.routing_weights_history (
     previous_weight double precision,
     generated_at timestamptz not null,
     primary key (weights_version, strategy, team_id, tier)
+);
+-- The current version: the same columns, one row per strategy x team x tier.
+create table if not exists router.routing_weights (
+    like router.routing_weights_history,
+    primary key (strategy, team_id, tier)
 );
 create table if not exists router.publish_log (
     publish_id bigserial primary key,
