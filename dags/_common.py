@@ -77,10 +77,18 @@ def describe_failure(context, will_retry: bool) -> str:
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     window = f" for the data interval {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC" if start and end else ""
     attempts = f"try {ti.try_number} of {ti.max_tries + 1}" if ti is not None else "unknown try"
-    reason = f"{type(exception).__name__}: {exception}" if exception is not None else "no exception was recorded"
+    reason = _first_line(exception) if exception is not None else "no exception was recorded"
     outcome = "it will be retried" if will_retry else "it will not be retried"
     task = f"task {ti.task_id!r} of DAG {ti.dag_id!r}" if ti is not None else "a task"
     return f"routerloop: {task} failed{window} ({attempts}); {outcome}. Reason: {reason}"
+
+
+def _first_line(exception: BaseException) -> str:
+    """The exception's type and the first line of its message: routerloop's exceptions put their summary there
+    (e.g. gates.GateFailed), and the whole message is in the task log just above the callback's line."""
+    lines = str(exception).strip().splitlines() or [""]
+    more = " (more in the exception above)" if len(lines) > 1 else ""
+    return f"{type(exception).__name__}: {lines[0]}{more}"
 
 
 def log_task_failure(context) -> None:

@@ -270,3 +270,13 @@ def test_failure_message_names_task_interval_try_and_reason():
         "interval 2026-11-01 04:05 to 2026-11-01 05:05 UTC (try 2 of 4); it will be retried. "
         "Reason: ConnectionError: connection refused"
     )
+
+
+def test_failure_message_keeps_to_the_first_line_of_a_multi_line_exception():
+    ti = SimpleNamespace(task_id="raw_gate", dag_id="router_feedback_daily", try_number=1, max_tries=0)
+    exception = RuntimeError("2 of 7 quality gate suites failed: raw_csat_ratings (...).\ngate raw_csat_ratings ...")
+    message = _common.describe_failure({"ti": ti, "exception": exception}, will_retry=False)
+    assert message.endswith(
+        "Reason: RuntimeError: 2 of 7 quality gate suites failed: raw_csat_ratings (...). (more in the exception above)"
+    )
+    assert "\n" not in message

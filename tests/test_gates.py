@@ -7,6 +7,8 @@ audit.gate_results (success, statistics, failed expectations with observed value
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from routerloop import db, export, gates
 from routerloop.config import dbt_var, reload_settings, settings
 from routerloop.contract import STREAMS, TIERS
+from routerloop.gate_results import FailedExpectation, GateResult
 from routerloop.weight_rows import mart_digest
 
 DEMO_START = datetime(2026, 11, 1, tzinfo=UTC)  # where conftest's small_landing starts
@@ -108,6 +111,7 @@ def test_raw_suite_fails_on_bad_rows_and_records_observed_values(raw_url):
             conn.execute("delete from raw.router_decisions where _source_file = 'gate-test'")
     message = str(failure.value)
     assert "raw_router_decisions" in message and "'T9'" in message
+    assert message.splitlines()[0].startswith("1 of 7 quality gate suites failed: raw_router_decisions on router_decisions[")
 
     recorded = _audit(raw_url, [failure.value.failed[0].id])[failure.value.failed[0].id]
     assert recorded["suite"] == "raw_router_decisions" and recorded["success"] is False
@@ -122,6 +126,44 @@ def test_raw_suite_fails_on_bad_rows_and_records_observed_values(raw_url):
     assert failed["expect_column_values_to_be_in_set"][0]["observed"]["partial_unexpected_list"] == ["T9"]
     assert failed["expect_column_values_to_be_between"][0]["observed"]["partial_unexpected_list"] == [1.5]
     assert recorded["statistics"]["unsuccessful_expectations"] == 3
+
+
+def test_a_gate_failure_says_in_its_first_line_which_suites_failed():
+    failed = [
+        GateResult(id=11, suite="raw_csat_ratings", batch="csat_ratings[a,b)", success=False,
+                   failed_expectations=[FailedExpectation("expect_table_row_count_to_be_between", {"min_value": 1}, 0)]),
+        GateResult(id=12, suite="raw_sla_outcomes", batch="sla_outcomes[a,b)", success=False,
+                   failed_expectations=[FailedExpectation("expect_column_max_to_be_between", {}, None)] * 2),
+    ]
+    lines = str(gates.GateFailed(failed, validated=7)).splitlines()
+    assert lines[0] == (
+        "2 of 7 quality gate suites failed: raw_csat_ratings on csat_ratings[a,b) (1 failed expectation); "
+        "raw_sla_outcomes on sla_outcomes[a,b) (2 failed expectations). "
+        "Observed values below and in audit.gate_results."
+    )
+    assert lines[1] == "gate raw_csat_ratings failed for batch csat_ratings[a,b) (gate_result_id 11):"
+    assert len(lines) == 1 + 2 + 3
+
+
+GX_IMPORT_LOG = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+from routerloop import gates
+with gates._gx_logs_warnings_only():
+    import great_expectations
+    logging.getLogger("great_expectations.data_context.types.base").info("an INFO line of GX")
+    logging.getLogger("great_expectations.core").warning("a real warning")
+logging.getLogger("great_expectations.core").info("INFO again after the gate")
+"""
+
+
+def test_gates_drop_the_info_lines_of_great_expectations_but_keep_its_warnings():
+    result = subprocess.run([sys.executable, "-c", GX_IMPORT_LOG], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines == [
+        "great_expectations.core WARNING a real warning",
+        "great_expectations.core INFO INFO again after the gate",
+    ], result.stderr[-2000:]
 
 
 def test_landing_gate_fails_when_files_were_over_the_bad_line_limit(raw_url):

@@ -6,6 +6,9 @@ the repository: its home (airflow.cfg, the SQLite metadata database, task logs) 
 a test's temporary folder. The DAGs and the plugin come straight from the repository's dags/ and
 plugins/ folders.
 
+Everything listens on the loopback interface only, and nobody logs in (`local_defaults`). Those are
+defaults: the caller's environment overrides them, which is how README exposes the UI deliberately.
+
 SQLite allows one writer at a time, so the executor runs one task at a time (`airflow dags test`
 runs tasks in its own process and needs no executor at all). Two Airflow commands writing to the same
 metadata database at once can still hit "database is locked": give concurrent runs their own homes.
@@ -26,6 +29,17 @@ from routerloop.config import settings
 
 # Written into AIRFLOW_HOME once `airflow db migrate` has succeeded for this Airflow version.
 MIGRATED_MARKER = ".routerloop-db-migrated"
+
+LOOPBACK = "127.0.0.1"
+# Airflow's own default port of the API server ([api] port).
+DEFAULT_API_PORT = "8080"
+# A local machine's defaults that the caller's environment may override (see README, "The DAGs").
+LOCAL_ONLY_DEFAULTS = {
+    # Airflow would listen on 0.0.0.0; with no login below, anyone who reaches the port could run DAGs.
+    "AIRFLOW__API__HOST": LOOPBACK,
+    # No login on a local machine. Exposing the API server needs users instead (README).
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+}
 
 
 def airflow_bin() -> Path:
@@ -58,8 +72,6 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         # SQLite: one task at a time (see module docstring).
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "1",
-        # Local development only: the UI of `airflow standalone` opens without a login.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
         # Cosmos (the daily DAG's dbt tasks) would otherwise send usage metrics to a remote endpoint.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
@@ -67,6 +79,27 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
+
+
+def local_defaults(environ: dict[str, str]) -> dict[str, str]:
+    """LOCAL_ONLY_DEFAULTS, plus where tasks reach the execution API: the API server on this machine.
+
+    Airflow derives that URL from [api] base_url, else assumes localhost:8080, so another
+    AIRFLOW__API__PORT would leave tasks knocking on the wrong port.
+    """
+    defaults = dict(LOCAL_ONLY_DEFAULTS)
+    if "AIRFLOW__API__BASE_URL" not in environ:
+        port = environ.get("AIRFLOW__API__PORT", DEFAULT_API_PORT)
+        defaults["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://{LOOPBACK}:{port}/execution/"
+    return defaults
+
+
+def process_env(url: str | None = None, home: Path | None = None, landing: Path | None = None,
+                extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of an Airflow process: local defaults < os.environ < airflow_env < extra_env."""
+    environ = {**os.environ, **(extra_env or {})}
+    return {**local_defaults(environ), **os.environ, **airflow_env(url=url, home=home, landing=landing),
+            **(extra_env or {})}
 
 
 def ensure_metadata_db(env: dict[str, str]) -> None:
@@ -104,7 +137,7 @@ def run_airflow(
     Returns the completed process (never raises on a non-zero exit: callers check `returncode`).
     With capture=False the output goes straight to the terminal.
     """
-    env = {**os.environ, **airflow_env(url=url, home=home, landing=landing), **(extra_env or {})}
+    env = process_env(url=url, home=home, landing=landing, extra_env=extra_env)
     ensure_metadata_db(env)
     return subprocess.run(
         [str(airflow_bin()), *args], env=env, text=True, capture_output=capture, timeout=timeout

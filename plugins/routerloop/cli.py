@@ -277,17 +277,33 @@ def cmd_contract_doc(args) -> int:
 def add_airflow(sub) -> None:
     p = sub.add_parser(
         "airflow",
-        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite): airflow -- ARGS",
+        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite): airflow -- ARGS; "
+             "`airflow -- standalone` runs the local stack on 127.0.0.1, `airflow stop` stops it",
     )
     p.add_argument("airflow_args", nargs=argparse.REMAINDER,
-                   help="arguments for airflow, after --, e.g. -- dags list")
+                   help="arguments for airflow, after --, e.g. -- dags list; -- standalone: api-server, scheduler, "
+                        "dag-processor and triggerer until Ctrl-C or SIGTERM stops every process they started; "
+                        "stop (without --): stop the stack started by `-- standalone`")
     p.set_defaults(func=cmd_airflow)
 
 
 def cmd_airflow(args) -> int:
-    from routerloop.airflow_env import run_airflow
+    from routerloop.airflow_env import process_env, run_airflow
 
+    if args.airflow_args == ["stop"]:
+        from routerloop import airflow_stack
+        from routerloop.config import settings
+
+        stopped = airflow_stack.stop(settings().airflow_home)
+        print("stopped" if stopped else "not running")
+        return 0
     airflow_args = args.airflow_args[1:] if args.airflow_args[:1] == ["--"] else args.airflow_args
+    if airflow_args[:1] == ["standalone"]:
+        from routerloop.airflow_stack import run_stack
+
+        if airflow_args[1:]:
+            raise SystemExit("routerloop airflow -- standalone takes no arguments (configure it with AIRFLOW__ variables)")
+        return run_stack(process_env())
     return run_airflow(airflow_args or ["--help"], capture=False).returncode
 
 

@@ -13,6 +13,7 @@ committed JSON equal to what the contract implies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import warnings
@@ -33,19 +34,34 @@ LANDING_FILES_SUITE = "raw_landed_files"
 AB_RESULTS_SUITE = "marts_ab_results"
 AB_SHARES_SUITE = "marts_ab_shares"
 DATA_DOCS_SITE = "routerloop"
+GX_LOGGER = "great_expectations"
 # Tolerance for float comparisons of sums and ratios inside gates.
 FLOAT_TOLERANCE = 1e-9
 
 class GateFailed(RuntimeError):
-    """Suites failed; the message lists the failed expectations with their observed values."""
+    """Suites failed. The message's first line is one sentence naming them; the failed expectations with
+    their observed values follow, one per line (the line a scheduler shows first is the summary)."""
 
-    def __init__(self, failed: list[GateResult]):
+    def __init__(self, failed: list[GateResult], validated: int | None = None):
         self.failed = failed
-        lines = []
+        self.summary = summarise_failures(failed, validated)
+        lines = [self.summary]
         for result in failed:
             lines.append(f"gate {result.suite} failed for batch {result.batch} (gate_result_id {result.id}):")
             lines += [f"  - {f.expectation} {f.kwargs}: observed {f.observed}" for f in result.failed_expectations]
         super().__init__("\n".join(lines))
+
+
+def summarise_failures(failed: list[GateResult], validated: int | None = None) -> str:
+    """One sentence: how many suites failed, which ones on which batch, and how many expectations each."""
+    def count(n: int) -> str:
+        return f"{n} failed expectation{'' if n == 1 else 's'}"
+
+    suites = "; ".join(f"{r.suite} on {r.batch} ({count(len(r.failed_expectations))})" for r in failed)
+    out_of = f" of {validated}" if validated is not None else ""
+    plural = "" if (validated or len(failed)) == 1 else "s"  # "1 of 7 suites", "1 suite"
+    return (f"{len(failed)}{out_of} quality gate suite{plural} failed: {suites}. "
+            "Observed values below and in audit.gate_results.")
 
 
 @dataclass(frozen=True)
@@ -299,7 +315,7 @@ def data_docs_dir() -> Path:
 def validate(batch: Batch, url: str | None = None) -> GateResult:
     """Validate one batch with its suite; record it in audit.gate_results; return the result."""
     url = url or db.database_url()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _gx_logs_warnings_only():
         warnings.simplefilter("ignore")
         import great_expectations as gx
         from great_expectations.checkpoint import UpdateDataDocsAction
@@ -340,6 +356,32 @@ def validate(batch: Batch, url: str | None = None) -> GateResult:
         )
     log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result.success else "FAILED")
     return result
+
+
+@contextlib.contextmanager
+def _gx_logs_warnings_only():
+    """Keep GX's INFO lines out of the logs while it runs; its warnings and errors still show.
+
+    Importing GX logs "Skipping registering function ..." at INFO once per function of its public API
+    (over 200 lines in a task log), and some of its modules set their own loggers to INFO.
+    """
+    saved: dict[logging.Logger, int] = {}
+
+    def warnings_only(logger: logging.Logger) -> None:
+        saved.setdefault(logger, logger.level)
+        logger.setLevel(max(logger.level, logging.WARNING))
+
+    warnings_only(logging.getLogger(GX_LOGGER))
+    import great_expectations  # noqa: F401  (creates its loggers; the INFO lines of the import are now dropped)
+
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if name.startswith(GX_LOGGER + ".") and isinstance(logger, logging.Logger) and logger.level != logging.NOTSET:
+            warnings_only(logger)
+    try:
+        yield
+    finally:
+        for logger, level in saved.items():
+            logger.setLevel(level)
 
 
 def validation_results_dir() -> Path:
@@ -401,7 +443,7 @@ def run_gates(batches: list[Batch], url: str | None = None, raise_on_failure: bo
     results = [validate(b, url=url) for b in batches]
     failed = [r for r in results if not r.success]
     if failed and raise_on_failure:
-        raise GateFailed(failed)
+        raise GateFailed(failed, validated=len(results))
     return results
 
 

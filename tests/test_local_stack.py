@@ -1,0 +1,157 @@
+"""The local Airflow stack (`routerloop airflow -- standalone`): it listens on 127.0.0.1 only, and once it is
+stopped, by SIGTERM or by `routerloop airflow stop`, no process it started is left.
+
+Processes are found by session: each component runs in a session of its own (routerloop.airflow_stack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from routerloop import airflow_stack
+from routerloop.cli import main
+from routerloop.config import reload_settings
+
+# A stand-in for a component: a session leader that ignores SIGTERM, with a child that moves into a
+# process group of its own (as Airflow's task processes do) and ignores SIGTERM too.
+STUBBORN_TREE = """
+import signal, subprocess, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = subprocess.Popen([sys.executable, "-c",
+    "import os, signal, time; os.setpgid(0, 0); signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+    " print(os.getpid(), flush=True); time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+print(child.stdout.readline().strip(), flush=True)
+child.wait()
+"""
+STARTUP_TIMEOUT_SECONDS = 300  # a fresh metadata database, then four components, on a busy machine
+STOP_TIMEOUT_SECONDS = airflow_stack.STOP_GRACE_SECONDS + 4 * airflow_stack.LEFTOVER_GRACE_SECONDS + 30
+
+
+def _stubborn_tree() -> tuple[subprocess.Popen, int]:
+    """Start STUBBORN_TREE in a new session; return the leader and its child's pid once both run."""
+    leader = subprocess.Popen([sys.executable, "-c", STUBBORN_TREE], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    return leader, int(leader.stdout.readline())
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.fixture
+def quick_escalation(monkeypatch):
+    monkeypatch.setattr(airflow_stack, "STOP_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(airflow_stack, "LEFTOVER_GRACE_SECONDS", 0.5)
+
+
+def test_stop_sessions_kills_what_ignores_sigterm_and_left_its_process_group(quick_escalation):
+    leader, child = _stubborn_tree()
+    try:
+        assert {p.pid for p in airflow_stack.session_processes([leader.pid])} == {leader.pid, child}
+        assert os.getpgid(child) != leader.pid  # not reachable by a signal to the leader's group
+        airflow_stack.stop_sessions([leader.pid], grace=0.5)
+        assert airflow_stack.session_processes([leader.pid]) == []
+        assert _gone(leader.pid) and _gone(child)
+    finally:
+        airflow_stack.stop_sessions([leader.pid], grace=0)
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROUTERLOOP_STATE_DIR", str(tmp_path))
+        reload_settings()
+        yield tmp_path
+    reload_settings()
+
+
+def test_airflow_stop_cleans_up_after_a_supervisor_that_was_killed(state_dir, quick_escalation, capsys):
+    leader, child = _stubborn_tree()
+    dead_supervisor = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                                     capture_output=True, text=True, check=True)
+    home = state_dir / "airflow"
+    home.mkdir()
+    state = {"supervisor": int(dead_supervisor.stdout), "api_url": "http://127.0.0.1:1",
+             "sessions": {"scheduler": leader.pid}}
+    airflow_stack.state_path(home).write_text(json.dumps(state))
+    try:
+        assert main(["airflow", "stop"]) == 0
+        assert capsys.readouterr().out.strip() == "stopped"
+        assert _gone(leader.pid) and _gone(child)
+        assert not airflow_stack.state_path(home).exists()
+        assert main(["airflow", "stop"]) == 0
+        assert capsys.readouterr().out.strip() == "not running"
+    finally:
+        airflow_stack.stop_sessions([leader.pid], grace=0)
+
+
+def test_a_ui_without_login_is_not_exposed_beyond_this_machine():
+    no_login = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True"}
+    airflow_stack.check_exposure({**no_login, "AIRFLOW__API__HOST": "127.0.0.1"})
+    with pytest.raises(airflow_stack.StackError, match="SIMPLE_AUTH_MANAGER_USERS"):
+        airflow_stack.check_exposure({**no_login, "AIRFLOW__API__HOST": "0.0.0.0"})
+    airflow_stack.check_exposure({"AIRFLOW__API__HOST": "0.0.0.0",
+                                  "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False"})
+    airflow_stack.check_exposure({**no_login, "AIRFLOW__API__HOST": "0.0.0.0",
+                                  "AIRFLOW__CORE__AUTH_MANAGER": "some.other.AuthManager"})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_ready(wrapper: subprocess.Popen, home: Path, log: Path) -> list[int]:
+    """The sessions of the stack, once its API server reports every component healthy."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while True:
+        assert wrapper.poll() is None, f"the stack exited with {wrapper.returncode}:\n{log.read_text()[-4000:]}"
+        assert time.monotonic() < deadline, f"the stack was not ready in time:\n{log.read_text()[-4000:]}"
+        state = airflow_stack.read_state(home)
+        if state and airflow_stack.api_is_healthy(state["api_url"], ("scheduler", "triggerer", "dag_processor")):
+            return list(state["sessions"].values())
+        time.sleep(1)
+
+
+@pytest.mark.slow
+def test_standalone_listens_on_loopback_only_and_sigterm_leaves_no_process(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "ROUTERLOOP_STATE_DIR": str(tmp_path), "AIRFLOW__API__PORT": str(port)}
+    for exposing in ("AIRFLOW__API__HOST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"):
+        env.pop(exposing, None)
+    log = tmp_path / "standalone.log"
+    sessions: list[int] = []
+    with open(log, "w") as out:
+        wrapper = subprocess.Popen([sys.executable, "-m", "routerloop", "airflow", "--", "standalone"],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        sessions = _wait_until_ready(wrapper, tmp_path / "airflow", log)
+        started = airflow_stack.session_processes(sessions)
+        assert len(started) > len(sessions), "the components have started workers of their own"
+        listening = {(c.laddr.ip, c.laddr.port) for p in started for c in p.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN}
+        assert listening == {("127.0.0.1", port)}  # no log servers, nothing on 0.0.0.0
+
+        wrapper.send_signal(signal.SIGTERM)
+        assert wrapper.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
+        assert airflow_stack.session_processes(sessions) == []
+        assert all(_gone(p.pid) for p in started)
+        assert not airflow_stack.state_path(tmp_path / "airflow").exists()
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+        airflow_stack.stop_sessions(sessions, grace=0)  # leave nothing behind, even when an assertion failed
