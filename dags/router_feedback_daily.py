@@ -29,8 +29,11 @@ written.
 * **Tasks:** `wait_for_hourly_landings` -> `raw_gate` (raw suites for the day's partitions) ->
   `transform` (Cosmos task group: one task per seed, and per model a `run` then a `test` task; the
   day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day)
-  -> `publish_weights` (`routerloop.export.publish`, emits the asset of `router.routing_weights`) ->
-  `write_report`.
+  -> `publish_weights` (`routerloop.export.publish` of the weights gate result this run's `marts_gate`
+  recorded, passed as XCom; emits the asset of `router.routing_weights`) -> `write_report`.
+* **Backfills:** a run for a day older than the router's current version records that day's weights
+  in history (and its `<version>.json`) without replacing the current version; only
+  `routerloop export --rollback VERSION` moves the router back.
 * **dbt rendering:** Cosmos reads the manifest written by `routerloop build --parse` (setting
   `dbt_manifest_path`, default `.routerloop/dbt/manifest.json`; `make demo` writes it), so parsing this
   file never runs dbt. dbt connects with the committed `dbt_project/profiles.yml`, whose variables are
@@ -105,13 +108,14 @@ def marts_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
 
 
 @task
-def publish_weights(data_interval_start=None, data_interval_end=None) -> dict:
-    """Publish the gated weights of the day to router.routing_weights and exports/routing_weights/."""
-    from routerloop.export import publish
+def publish_weights(marts_gate_results: list[dict], data_interval_start=None, data_interval_end=None) -> dict:
+    """Publish the day's weights, as this run's own marts gate passed them, to the router."""
+    from routerloop.daily import publish_gated_day
 
     start, _ = _day(data_interval_start, data_interval_end)
-    published = publish(as_of_date=start.date())
-    print(f"weights version {published.weights_version}: {published.action} ({published.path})")
+    published = publish_gated_day(start.date(), marts_gate_results)
+    print(f"weights version {published.weights_version}: {published.action} ({published.path});"
+          f" the router reads {published.current_version}")
     return published.to_dict()
 
 
@@ -153,12 +157,13 @@ def router_feedback_daily():
         ),
         operator_args={"env": DBT_ENV, "install_deps": False},
     )
+    gated = marts_gate.override(task_id="marts_gate", **CHECK_TASK_ARGS)()
     (
         wait_for_hourly_landings()
         >> raw_gate.override(task_id="raw_gate", **CHECK_TASK_ARGS)()
         >> transform
-        >> marts_gate.override(task_id="marts_gate", **CHECK_TASK_ARGS)()
-        >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])()
+        >> gated
+        >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])(gated)
         >> write_report()
     )
 

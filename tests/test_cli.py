@@ -77,3 +77,35 @@ def test_finding_the_embedded_servers_binaries_warns_nothing_without_xdg_runtime
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("pg_ctl")
     assert "RuntimeDirWarning" not in result.stderr and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "expected"),
+    [
+        (["build", "--start", "yesterday", "--end", "2026-11-02T00:00Z"], "--start", cli.TIME_FORMAT),
+        (["land", "--end", "tomorrow"], "--end", cli.TIME_FORMAT),
+        (["generate", "--out", "x", "--start", "now"], "--start", cli.TIME_FORMAT),
+        (["report", "--date", "yesterday"], "--date", cli.DATE_FORMAT),
+        (["gates", "marts", "--date", "11/07/2026"], "--date", cli.DATE_FORMAT),
+    ],
+)
+def test_a_time_or_date_that_is_not_iso_8601_is_refused_with_the_format_and_an_example(argv, option, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {argv[argv.index(option) + 1]!r} is not a" in err
+    assert f"expected {expected}" in err and "e.g. 2026-11" in err
+
+
+@pytest.mark.parametrize(("given", "missing"), [("--start", "--end"), ("--end", "--start")])
+def test_build_refuses_half_an_interval(given, missing, capsys):
+    assert cli.main(["build", given, "2026-11-01T00:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert f"routerloop build: {given} needs {missing}" in err and "--start 2026-11-01T00:00Z --end" in err
+
+
+def test_dates_and_times_are_parsed_by_the_parser():
+    args = cli.build_parser().parse_args(["gates", "marts", "--date", "2026-11-07"])
+    assert args.date.isoformat() == "2026-11-07"
+    assert cli.build_parser().parse_args(["generate", "--out", "x"]).start.isoformat() == "2026-11-01T00:00:00+00:00"

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 import psycopg
 import pytest
 
-from routerloop import cli, db, export, gates
+from routerloop import cli, daily, db, export, gate_results, gates
 from routerloop.config import dbt_var, reload_settings
 from routerloop.contract import TIERS
 from routerloop.files import PUBLISHED_FILE_MODE, write_atomically
@@ -335,6 +335,113 @@ def test_rollback_republishes_an_earlier_version_and_is_logged(warehouse):
     with pytest.raises(export.ExportRefused, match="unknown weights version"):
         export.rollback("20990101-000000000000", url=url)
     assert _log(url)[-1][1] == "rollback" and {row[0] for row in _current(url)} == {first.weights_version}
+
+
+# --------------------------------------------------------------------------- nothing older replaces the current version
+# (days after every earlier test's, so the current version at the start is older than all of them)
+
+
+def _versions(url: str) -> set[str]:
+    with db.connect(url, autocommit=True) as conn:
+        return {r[0] for r in conn.execute("select weights_version from router.weight_versions")}
+
+
+def test_an_older_day_is_recorded_in_history_but_never_replaces_the_current_version(warehouse):
+    url, folder = warehouse
+    newer_day, older_day = DAY + timedelta(days=21), DAY + timedelta(days=20)
+    for day in (newer_day, older_day):
+        _write_day(url, day)
+        assert _gate(url, day).success
+    newer = export.publish(newer_day, url=url)
+    latest_before = (folder / "latest.json").read_bytes()
+
+    older = export.publish(older_day, url=url)  # a backfill of an earlier day
+
+    assert older.action == "recorded_older"
+    assert older.replaced_version is None and older.current_version == newer.weights_version
+    assert {row[0] for row in _current(url)} == {newer.weights_version}
+    assert (folder / "latest.json").read_bytes() == latest_before
+    assert older.weights_version in _versions(url)
+    assert _read_document(folder / f"{older.weights_version}.json")["manifest"] == older.manifest()
+    with db.connect(url, autocommit=True) as conn:
+        history = conn.execute(
+            "select count(*) from router.routing_weights_history where weights_version = %s", (older.weights_version,)
+        ).fetchone()[0]
+    assert history == older.row_count
+    assert _log(url)[-1] == (older.weights_version, "recorded", None)
+
+    # again: nothing new to record; still not current
+    log_length = len(_log(url))
+    assert export.publish(older_day, url=url).action == "recorded_older"
+    assert len(_log(url)) == log_length and {row[0] for row in _current(url)} == {newer.weights_version}
+
+    # only a rollback moves the router back, and it is logged
+    assert cli.main(["export", "--rollback", older.weights_version]) == 0
+    assert {row[0] for row in _current(url)} == {older.weights_version}
+    assert _log(url)[-1] == (older.weights_version, "rollback", newer.weights_version)
+    assert _read_document(folder / "latest.json")["manifest"]["weights_version"] == older.weights_version
+    # the next publish of a newer day moves it forward again
+    assert export.publish(newer_day, url=url).action == "published"
+    assert {row[0] for row in _current(url)} == {newer.weights_version}
+
+
+def test_a_changed_version_of_the_same_day_replaces_the_current_one(warehouse):
+    url, folder = warehouse
+    day = DAY + timedelta(days=22)
+    _write_day(url, day)
+    assert _gate(url, day).success
+    first = export.publish(day, url=url)
+    with db.connect(url, autocommit=True) as conn:  # a rebuild of the same day with other weights
+        conn.execute("update marts.routing_weights set weight = weight * 1.001 where as_of_date = %s", (day,))
+    assert _gate(url, day).success
+    rebuilt = export.publish(day, url=url)
+    assert rebuilt.weights_version != first.weights_version and rebuilt.as_of_date == first.as_of_date
+    assert rebuilt.action == "published" and rebuilt.replaced_version == first.weights_version
+    assert {row[0] for row in _current(url)} == {rebuilt.weights_version}
+    assert _read_document(folder / "latest.json")["manifest"]["weights_version"] == rebuilt.weights_version
+
+
+def test_a_named_gate_result_is_checked_instead_of_the_newest(warehouse):
+    url, _ = warehouse
+    day, other_day = DAY + timedelta(days=23), DAY + timedelta(days=22)
+    _write_day(url, day)
+    passed = _gate(url, day)
+    assert passed.success
+    # a later gate of the same day fails (e.g. another run saw other weights); the weights are restored
+    with db.connect(url, autocommit=True) as conn:
+        conn.execute("update marts.routing_weights set weight = 1e6 where as_of_date = %s and strategy = 'sla'", (day,))
+    failed = _gate(url, day)
+    assert not failed.success
+    _write_day(url, day)
+    other = _gate(url, other_day)
+
+    with pytest.raises(export.ExportRefused, match="as the newest"):
+        export.publish(day, url=url)
+    with pytest.raises(export.ExportRefused, match=f"failed \\(gate_result_id {failed.id}\\)"):
+        export.publish(day, url=url, gate_result_id=failed.id)
+    with pytest.raises(export.ExportRefused, match=f"gate result {other.id} is marts_routing_weights of"):
+        export.publish(day, url=url, gate_result_id=other.id)
+    with pytest.raises(export.ExportRefused, match="no gate result 999999"):
+        export.publish(day, url=url, gate_result_id=999999)
+
+    published = export.publish(day, url=url, gate_result_id=passed.id)
+    assert published.action == "published" and published.gate_result_id == passed.id
+
+
+def test_the_daily_run_publishes_with_its_own_marts_gate_result(warehouse):
+    """What the DAG's publish_weights does with marts_gate's XCom (routerloop.daily.publish_gated_day)."""
+    url, _ = warehouse
+    day = DAY + timedelta(days=24)
+    _write_day(url, day)
+    own = _gate(url, day)
+    assert own.success
+    ab = {"id": own.id + 1000, "suite": gates.AB_RESULTS_SUITE, "batch": f"ab_results[{day}]", "success": True}
+    _write_day(url, day)
+    newer = _gate(url, day)  # e.g. a manual gate of the same day after the run's own
+    published = daily.publish_gated_day(day, [own.summary(), ab], url=url)
+    assert published.gate_result_id == own.id != newer.id
+    with pytest.raises(ValueError, match="reported 0 marts_routing_weights results"):
+        gate_results.weights_gate_id([ab], day)
 
 
 # --------------------------------------------------------------------------- the router's role

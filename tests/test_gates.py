@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from routerloop import db, export, gates
+from routerloop import cli, db, export, gates
 from routerloop.config import dbt_var, reload_settings, settings
 from routerloop.contract import STREAMS, TIERS
 from routerloop.gate_results import FailedExpectation, GateResult
@@ -411,10 +411,11 @@ def _experiment(url: str, shares: dict[str, float], results: dict[str, dict] | N
 
 
 def _gate_ab(url: str, day: date = DAY) -> dict[str, dict]:
-    return {r.suite: r for r in (gates.validate(b, url=url) for b in gates.ab_batches(day))}
+    return {r.suite: r for r in (gates.validate(b, url=url) for b in gates.ab_gate_batches(day, url=url))}
 
 
 def test_ab_suites_pass_on_sound_results(marts_url):
+    _weights(marts_url, DAY)  # a day the marts hold
     _experiment(marts_url, {"control": 0.5, "treatment": 0.5}, {"control": {}, "treatment": {}})
     results = _gate_ab(marts_url)
     assert all(r.success for r in results.values()), {s: r.failed_expectations for s, r in results.items()}
@@ -451,6 +452,29 @@ def test_ab_p_values_must_lie_in_the_unit_interval(marts_url, column, value):
     failed = _failed_by_type(_audit(marts_url, [ab.id])[ab.id])
     assert [f["kwargs"]["column"] for f in failed["expect_column_values_to_be_between"]] == [column]
     assert failed["expect_column_values_to_be_between"][0]["observed"]["partial_unexpected_list"] == [value, value]
+
+
+def test_every_marts_suite_fails_on_a_day_without_data(marts_url, monkeypatch, capsys):
+    """`routerloop gates marts --date D` for a day the marts do not hold: nothing passes, exit status 1."""
+    empty_day = date(2027, 6, 1)  # no weights, no A/B rows, no experiment running
+    _sql(marts_url, "delete from reference.experiments; delete from marts.ab_results")
+    monkeypatch.setenv("ROUTERLOOP_DATABASE_URL", marts_url)
+    reload_settings()
+    try:
+        assert cli.main(["gates", "marts", "--date", empty_day.isoformat()]) == 1
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+    printed = {r["suite"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(printed) == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert not any(r["success"] for r in printed.values())
+    for suite in (gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE):
+        failed = printed[suite]["failed_expectations"]
+        assert [f["expectation"] for f in failed] == ["expect_table_row_count_to_be_between"]
+        assert failed[0]["observed"] == 0
+    # the same suites pass on a day the marts hold without any experiment (nothing to check there)
+    _weights(marts_url, empty_day)
+    assert all(r.success for r in _gate_ab(marts_url, empty_day).values())
 
 
 # --------------------------------------------------------------------------- the real build

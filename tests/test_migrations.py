@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from routerloop import contract, db
+from routerloop import contract, db, export
 from routerloop.warehouse import locks, migrations, raw
 
 PACKAGE = Path(migrations.__file__).resolve().parents[1]
@@ -97,3 +97,4 @@ def test_migrated_vocabularies_match_the_code(fresh_url):
         migrations.migrate(conn)
         assert _check_values(conn, "landed_files_status_check") == set(raw.LEDGER_STATUSES)
         assert _check_values(conn, "quarantine_reason_check") == set(contract.REASONS)
+        assert _check_values(conn, "publish_log_action_check") == set(export.LOG_ACTIONS)

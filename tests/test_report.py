@@ -289,3 +289,28 @@ def test_ab_lifts_of_a_date_without_results_say_so_instead_of_showing_another_da
     assert _texts(ax) == [f"no A/B results for {later} (the newest are of {day})"]
     earlier = conn.execute("select min(as_of_date) - 1 from marts.ab_results").fetchone()[0]
     assert _texts(report.plot_ab_lifts(conn, earlier).axes[0]) == [f"no A/B results for {earlier}"]
+
+
+def test_a_report_for_a_day_without_data_says_so_and_exits_non_zero(database_url, tmp_path, monkeypatch, capsys):
+    from routerloop import cli
+    from routerloop.config import reload_settings
+
+    name = db.url_parts(database_url)["dbname"] + "_report_empty"
+    url = db.create_database(database_url, name)
+    try:
+        with db.connect(url, autocommit=True) as connection:
+            connection.execute("create schema marts; create table marts.routing_weights (as_of_date date)")
+            monkeypatch.setenv("ROUTERLOOP_DATABASE_URL", url)
+            monkeypatch.setenv("ROUTERLOOP_REPORT_DIR", str(tmp_path))
+            reload_settings()
+            assert cli.main(["report"]) == 1  # no day at all
+            assert "the marts hold no day yet" in capsys.readouterr().err
+            connection.execute("insert into marts.routing_weights values ('2026-11-06'), ('2026-11-07')")
+            assert cli.main(["report", "--date", "2026-12-25"]) == 1
+    finally:
+        monkeypatch.undo()
+        reload_settings()
+        db.drop_database(database_url, name)
+    err = capsys.readouterr().err
+    assert "no data for 2026-12-25: the marts do not hold that day (they hold 2026-11-06 to 2026-11-07)" in err
+    assert list(tmp_path.iterdir()) == []

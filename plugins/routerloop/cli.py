@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from routerloop.config import DBT_INTERVAL_ENV
@@ -18,10 +18,31 @@ TIME_FORMAT = "ISO 8601 with timezone (none means UTC), e.g. 2026-11-01T00:00Z"
 DATE_FORMAT = "YYYY-MM-DD, e.g. 2026-11-07"
 
 
+class BadTimeFormat(argparse.ArgumentTypeError, ValueError):
+    """A time or date option that is not ISO 8601; argparse shows the message with the option's name."""
+
+
 def parse_time(text: str) -> datetime:
     """ISO 8601 time; a missing offset means UTC; `Z` is accepted."""
-    value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise BadTimeFormat(f"{text!r} is not a time: expected {TIME_FORMAT}") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def parse_date(text: str) -> date:
+    """An ISO 8601 date (a time is accepted too: its UTC day)."""
+    try:
+        return parse_time(text).date()
+    except BadTimeFormat:
+        raise BadTimeFormat(f"{text!r} is not a date: expected {DATE_FORMAT}") from None
+
+
+def _refuse(command: str, message: str) -> int:
+    """A command-line mistake: say what is wrong on stderr; exit status 2, as argparse's own errors."""
+    print(f"routerloop {command}: {message}", file=sys.stderr)
+    return 2
 
 
 def _print_json(data) -> None:
@@ -29,11 +50,11 @@ def _print_json(data) -> None:
 
 
 def _time_option(parser, flag: str, what: str, **kwargs) -> None:
-    parser.add_argument(flag, metavar="TIME", help=f"{what}; {TIME_FORMAT}", **kwargs)
+    parser.add_argument(flag, metavar="TIME", type=parse_time, help=f"{what}; {TIME_FORMAT}", **kwargs)
 
 
 def _date_option(parser, what: str) -> None:
-    parser.add_argument("--date", metavar="DATE", help=f"{what}; {DATE_FORMAT}")
+    parser.add_argument("--date", metavar="DATE", type=parse_date, help=f"{what}; {DATE_FORMAT}")
 
 
 def _quiet_option(parser, what: str = "print no progress on stderr") -> None:
@@ -96,7 +117,7 @@ def cmd_generate(args) -> int:
 
     summary = generate(
         out=Path(args.out),
-        start=parse_time(args.start),
+        start=args.start,
         hours=args.hours,
         seed=args.seed,
         decisions_per_hour=args.decisions_per_hour,
@@ -125,8 +146,8 @@ def cmd_land(args) -> int:
     result = land(
         landing=Path(args.landing or settings().landing_dir),
         streams=args.stream or None,
-        start=parse_time(args.start) if args.start else None,
-        end=parse_time(args.end) if args.end else None,
+        start=args.start,
+        end=args.end,
         progress=not args.quiet,
     )
     _print_json(result.to_dict())
@@ -151,14 +172,18 @@ def add_build(sub) -> None:
 def cmd_build(args) -> int:
     from routerloop.build import build
 
+    if (args.start is None) != (args.end is None):
+        given, missing = ("--start", "--end") if args.end is None else ("--end", "--start")
+        return _refuse("build", f"{given} needs {missing}: the data interval has both ends, e.g. "
+                                "--start 2026-11-01T00:00Z --end 2026-11-02T00:00Z")
     if args.parse:
         from routerloop.daily import write_manifest
 
         print(write_manifest())
         return 0
     result = build(
-        start=parse_time(args.start) if args.start else None,
-        end=parse_time(args.end) if args.end else None,
+        start=args.start,
+        end=args.end,
         full_refresh=args.full_refresh,
         select=args.select or None,
         unit_tests=args.unit_tests,
@@ -211,10 +236,12 @@ def cmd_gates(args) -> int:
         return 0
     if args.action == "raw":
         if not (args.start and args.end):
-            raise SystemExit("routerloop gates raw needs --start and --end")
-        results = gates.gate_raw(parse_time(args.start), parse_time(args.end), raise_on_failure=False)
+            return _refuse("gates", "raw needs --start and --end")
+        results = gates.gate_raw(args.start, args.end, raise_on_failure=False)
     else:
-        day = parse_time(args.date).date() if args.date else _latest_weights_date()
+        day = args.date or _latest_weights_date()
+        if day is None:
+            return _no_day_yet("gates")
         results = gates.gate_marts(day, raise_on_failure=False)
     _print_json([{k: v for k, v in r.to_dict().items() if k in ("id", "suite", "batch", "success", "failed_expectations")}
                  for r in results])
@@ -227,6 +254,11 @@ def _latest_weights_date():
 
     with db.connect() as conn:
         return conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
+
+
+def _no_day_yet(command: str) -> int:
+    print(f"routerloop {command}: the marts hold no day yet: run `routerloop build` first", file=sys.stderr)
+    return 1
 
 
 def add_export(sub) -> None:
@@ -243,7 +275,7 @@ def cmd_export(args) -> int:
     if args.rollback:
         _print_json(export.rollback(args.rollback).to_dict())
     else:
-        _print_json(export.publish(as_of_date=parse_time(args.date).date() if args.date else None).to_dict())
+        _print_json(export.publish(as_of_date=args.date).to_dict())
     return 0
 
 
@@ -254,10 +286,16 @@ def add_report(sub) -> None:
 
 
 def cmd_report(args) -> int:
-    from routerloop.report import write_report
+    from routerloop.report import NoDataForDay, write_report
 
-    day = parse_time(args.date).date() if args.date else _latest_weights_date()
-    print(write_report(day))
+    day = args.date or _latest_weights_date()
+    if day is None:
+        return _no_day_yet("report")
+    try:
+        print(write_report(day))
+    except NoDataForDay as exc:
+        print(f"routerloop report: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -68,7 +68,9 @@ def render() -> str:
         "`router.routing_weights` (read-only role `routerloop_router`) and"
         " `exports/routing_weights/<version>.json` + `latest.json`: one row per (strategy, team, tier) with"
         " `weights_version`, `strategy`, `team_id`, `tier`, `weight`, `previous_weight`, `generated_at`."
-        " A version changes atomically and only after its quality gate passed.\n"
+        " A version changes atomically and only after its quality gate passed; a version of an older as-of"
+        " date than the current one (a backfill) is kept in history but never replaces it, except by an"
+        " explicit `routerloop export --rollback VERSION`.\n"
     )
     return "".join(parts)
 

@@ -8,7 +8,7 @@ The steps themselves are the ordinary routerloop functions (build, gates, export
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from routerloop import db
@@ -120,3 +120,15 @@ def write_manifest(url: str | None = None) -> Path:
     write_atomically(destination, data)
     return destination
 
+
+
+def publish_gated_day(day: date, marts_gate_results: list[dict], url: str | None = None):
+    """Publish the weights of `day` as the run's own marts gate passed them (its summaries, the XCom).
+
+    The export checks that exact gate result, not the day's newest: another run or a manual gate of
+    the same day in between must not decide what this run publishes.
+    """
+    from routerloop.export import publish
+    from routerloop.gate_results import weights_gate_id
+
+    return publish(as_of_date=day, url=url, gate_result_id=weights_gate_id(marts_gate_results, day))

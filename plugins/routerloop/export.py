@@ -10,8 +10,14 @@ Atomicity:
 
 A version is the as-of date plus the sha256 of its rows (canonical JSON of the `weights` list, as
 `mart_digest` computes it), so exporting the same weights twice is a no-op. The export refuses a day
-whose newest weights gate result did not pass, or whose weights changed after they were gated (the gate
-records the same digest). Publishers hold a session advisory lock (warehouse.locks.PUBLISH) from the start of the transaction
+whose gate result did not pass, or whose weights changed after they were gated (the gate records the
+same digest). The gate result is the one named by the caller (the daily DAG passes its own run's) or,
+without one, the day's newest.
+
+Nothing older replaces what the router reads: a version whose as-of date is older than the current
+one's (a backfill) is recorded in history, with its `<version>.json` and a 'recorded' log row, but the
+table and latest.json keep the current version. Only `rollback` moves the router back. A changed
+version of the same as-of date (a rebuild of that day, gated again) does replace the current one. Publishers hold a session advisory lock (warehouse.locks.PUBLISH) from the start of the transaction
 until latest.json is written, so the table and latest.json always name the same version.
 """
 
@@ -31,6 +37,10 @@ from routerloop.warehouse import locks
 from routerloop.warehouse.migrations import migrate
 from routerloop.weight_rows import mart_rows, rows_digest
 
+# router.publish_log.action (the check constraint of migration "publish log records older versions")
+LOG_ACTIONS = ("publish", "rollback", "recorded")
+_NOT_IN_MANIFEST = ("action", "replaced_version", "path", "current_version")
+
 
 class ExportRefused(RuntimeError):
     """The weights may not be published (no passing gate, unknown version, no weights)."""
@@ -47,13 +57,14 @@ class PublishResult:
     sha256: str
     dbt_invocation_id: str | None
     gate_result_id: int
-    action: str  # published | unchanged | rollback
-    replaced_version: str | None
+    action: str  # published | unchanged | recorded_older | rollback
+    replaced_version: str | None  # the version this one replaced as the router's current (none if not)
     path: str
+    current_version: str | None = None  # the version the router reads after this call
 
     def manifest(self) -> dict:
         """The manifest written at the top of every exported file."""
-        return {k: v for k, v in asdict(self).items() if k not in ("action", "replaced_version", "path")}
+        return {k: v for k, v in asdict(self).items() if k not in _NOT_IN_MANIFEST}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,9 +85,13 @@ def _latest_weights_date(conn) -> date:
     return row[0]
 
 
-def _current_version(conn) -> str | None:
-    row = conn.execute("select weights_version from router.routing_weights limit 1").fetchone()
-    return row[0] if row else None
+def _current_version(conn) -> tuple[str | None, date | None]:
+    """The version the router reads now and its as-of date (none before the first publish)."""
+    row = conn.execute(
+        "select w.weights_version, v.as_of_date from router.routing_weights as w"
+        " inner join router.weight_versions as v using (weights_version) limit 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def _copy_rows(conn, table: str, version: str, rows: list[dict], generated_at: datetime) -> None:
@@ -132,14 +147,24 @@ def newest_dbt_invocation(conn, model: str = "routing_weights") -> str | None:
     return row[0] if row else None
 
 
-def _newest_passing_gate(conn, as_of_date: date) -> gate_results.RecordedGate:
+def _passing_gate(conn, as_of_date: date, gate_result_id: int | None) -> gate_results.RecordedGate:
+    """The gate result `gate_result_id` (or the day's newest) if it passed the day's weights; else refuse."""
     batch_id = gate_results.weights_batch_id(as_of_date)
-    gate = gate_results.latest(conn, gate_results.WEIGHTS_SUITE, batch_id)
+    if gate_result_id is None:
+        gate = gate_results.latest(conn, gate_results.WEIGHTS_SUITE, batch_id)
+        which = f"{gate_results.WEIGHTS_SUITE} gate result for {batch_id} as the newest"
+    else:
+        gate = gate_results.get(conn, gate_result_id)
+        which = f"gate result {gate_result_id}"
+        if gate is not None and (gate.suite, gate.batch) != (gate_results.WEIGHTS_SUITE, batch_id):
+            raise ExportRefused(
+                f"gate result {gate_result_id} is {gate.suite} of {gate.batch}, not {gate_results.WEIGHTS_SUITE}"
+                f" of {batch_id}; the router keeps its current version"
+            )
     if gate is None or not gate.success:
         state = "no" if gate is None else f"a failed (gate_result_id {gate.id})"
         raise ExportRefused(
-            f"{state} {gate_results.WEIGHTS_SUITE} gate result for {batch_id} as the newest: run"
-            " `routerloop gates marts` first; the router keeps its current version"
+            f"{state} {which}: run `routerloop gates marts` first; the router keeps its current version"
         )
     return gate
 
@@ -153,12 +178,24 @@ def _append_version(conn, result: PublishResult, rows: list[dict], generated_at:
     _copy_rows(conn, "router.routing_weights_history", result.weights_version, rows, generated_at)
 
 
+def _action(version: str, as_of_date: date, current: str | None, current_as_of: date | None) -> str:
+    if current == version:
+        return "unchanged"
+    if current_as_of is not None and as_of_date < current_as_of:
+        return "recorded_older"
+    return "published"
+
+
 def publish(as_of_date: date | None = None, dbt_invocation_id: str | None = None,
-            url: str | None = None) -> PublishResult:
-    """Publish the gated weights of `as_of_date` (default: the newest day); return what was done."""
+            url: str | None = None, gate_result_id: int | None = None) -> PublishResult:
+    """Publish the gated weights of `as_of_date` (default: the newest day); return what was done.
+
+    `gate_result_id` names the weights gate result to check (a daily run's own); without it, the
+    day's newest. Weights older than the router's current version are only recorded (see the module).
+    """
     with _publishing(url) as conn:
         as_of_date = as_of_date or _latest_weights_date(conn)
-        gate = _newest_passing_gate(conn, as_of_date)
+        gate = _passing_gate(conn, as_of_date, gate_result_id)
         rows = mart_rows(conn, as_of_date)
         if not rows:
             raise ExportRefused(f"marts.routing_weights has no rows for {as_of_date}")
@@ -175,27 +212,32 @@ def publish(as_of_date: date | None = None, dbt_invocation_id: str | None = None
             (version,),
         ).fetchone()
         if existing:
-            generated_at, invocation_id, gate_result_id = existing
+            generated_at, invocation_id, recorded_gate_id = existing
         else:
-            generated_at, gate_result_id = datetime.now(UTC), gate.id
+            generated_at, recorded_gate_id = datetime.now(UTC), gate.id
             invocation_id = dbt_invocation_id or newest_dbt_invocation(conn) or last_invocation_id()
-        replaced = _current_version(conn)
+        current, current_as_of = _current_version(conn)
+        action = _action(version, as_of_date, current, current_as_of)
+        replaces = action == "published"
         result = PublishResult(
             weights_version=version, as_of_date=as_of_date.isoformat(), generated_at=generated_at.isoformat(),
-            row_count=len(rows), sha256=digest, dbt_invocation_id=invocation_id, gate_result_id=gate_result_id,
-            action="unchanged" if replaced == version else "published", replaced_version=replaced,
-            path=str(export_dir() / f"{version}.json"),
+            row_count=len(rows), sha256=digest, dbt_invocation_id=invocation_id, gate_result_id=recorded_gate_id,
+            action=action, replaced_version=current if replaces else None,
+            path=str(export_dir() / f"{version}.json"), current_version=version if replaces else current,
         )
         document = _document(result.manifest(), rows)
         # The version file first: once the table names a version, its file exists.
         write_atomically(Path(result.path), document)
-        if result.action == "published":
-            if not existing:
-                _append_version(conn, result, rows, generated_at)
+        if not existing:
+            _append_version(conn, result, rows, generated_at)
+            if not replaces:
+                _log(conn, version, "recorded", None)
+        if replaces:
             _replace_current(conn, version, rows, generated_at)
-            _log(conn, version, "publish", replaced)
+            _log(conn, version, "publish", current)
         conn.commit()
-        write_atomically(export_dir() / "latest.json", document)
+        if replaces:
+            write_atomically(export_dir() / "latest.json", document)
     return result
 
 
@@ -220,11 +262,12 @@ def rollback(version: str, url: str | None = None) -> PublishResult:
         ]
         if rows_digest(rows) != digest or len(rows) != row_count:
             raise ExportRefused(f"history of {version} does not match its recorded sha256; not re-published")
-        replaced = _current_version(conn)
+        replaced, _ = _current_version(conn)
         result = PublishResult(
             weights_version=version, as_of_date=as_of_date.isoformat(), generated_at=generated_at.isoformat(),
             row_count=row_count, sha256=digest, dbt_invocation_id=invocation_id, gate_result_id=gate_result_id,
             action="rollback", replaced_version=replaced, path=str(export_dir() / f"{version}.json"),
+            current_version=version,
         )
         document = _document(result.manifest(), rows)
         if not Path(result.path).exists():  # e.g. a fresh export folder: the version file is rebuilt from history

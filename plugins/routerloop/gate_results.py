@@ -46,11 +46,16 @@ class GateResult:
 
 @dataclass(frozen=True)
 class RecordedGate:
-    """The newest recorded verdict on a batch, as the export checks it."""
+    """A recorded verdict on a batch, as the export checks it."""
 
     id: int
+    suite: str
+    batch: str
     success: bool
     batch_sha256: str | None
+
+
+_RECORDED = "select gate_result_id, suite, batch, success, batch_sha256 from audit.gate_results"
 
 
 def record(conn, *, suite: str, batch: str, success: bool, statistics: dict,
@@ -75,8 +80,22 @@ def record(conn, *, suite: str, batch: str, success: bool, statistics: dict,
 def latest(conn, suite: str, batch_id: str) -> RecordedGate | None:
     """The newest gate result for this suite and batch, if any."""
     row = conn.execute(
-        "select gate_result_id, success, batch_sha256 from audit.gate_results where suite = %s and batch = %s"
-        " order by validated_at desc, gate_result_id desc limit 1",
+        f"{_RECORDED} where suite = %s and batch = %s order by validated_at desc, gate_result_id desc limit 1",
         (suite, batch_id),
     ).fetchone()
     return RecordedGate(*row) if row else None
+
+
+def get(conn, gate_result_id: int) -> RecordedGate | None:
+    """The gate result with this id, if any."""
+    row = conn.execute(f"{_RECORDED} where gate_result_id = %s", (gate_result_id,)).fetchone()
+    return RecordedGate(*row) if row else None
+
+
+def weights_gate_id(summaries: list[dict], as_of_date: date) -> int:
+    """The id of the weights gate result of `as_of_date` among a marts gate run's summaries (its XCom)."""
+    batch_id = weights_batch_id(as_of_date)
+    ids = [s["id"] for s in summaries if s["suite"] == WEIGHTS_SUITE and s["batch"] == batch_id]
+    if len(ids) != 1:
+        raise ValueError(f"the marts gate run reported {len(ids)} {WEIGHTS_SUITE} results for {batch_id}, not one")
+    return ids[0]

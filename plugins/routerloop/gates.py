@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from routerloop import contract, data_docs, db
 from routerloop.config import dbt_var, settings
 from routerloop.gate_results import WEIGHTS_SUITE, FailedExpectation, GateResult, record, weights_batch_id
 from routerloop.warehouse.migrations import migrate
-from routerloop.weight_rows import mart_digest
+from routerloop.weight_rows import day_is_built, mart_digest
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +452,15 @@ def gate_raw(start: datetime, end: datetime, url: str | None = None,
     return run_gates(raw_batches(start, end), url=url, raise_on_failure=raise_on_failure)
 
 
+def ab_gate_batches(as_of_date: date, url: str | None = None) -> list[Batch]:
+    """The A/B batches of the day as the marts gate validates them: with `min_rows`, 1 for a day the
+    marts do not hold (so an empty day fails instead of passing with nothing to check), else 0 (a
+    built day without a running experiment has no A/B rows, rightly)."""
+    with db.connect(url or db.database_url()) as conn:
+        min_rows = 0 if day_is_built(conn, as_of_date) else 1
+    return [replace(b, parameters={**b.parameters, "min_rows": min_rows}) for b in ab_batches(as_of_date)]
+
+
 def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[GateResult]:
-    return run_gates([weights_batch(as_of_date, url=url), *ab_batches(as_of_date)], url=url,
+    return run_gates([weights_batch(as_of_date, url=url), *ab_gate_batches(as_of_date, url=url)], url=url,
                      raise_on_failure=raise_on_failure)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from routerloop import contract, db
 from routerloop.config import dbt_var, settings
+from routerloop.weight_rows import day_is_built
 
 # Layout of the page: trends look back this many days from the report date; the confusion heatmap
 # sums the last REPORT_CONFUSION_DAYS. The rolling and calibration windows shown are the shortest the
@@ -271,6 +272,10 @@ SECTIONS = (
 )
 
 
+class NoDataForDay(LookupError):
+    """The marts do not hold the report's day: a page of empty plots would say nothing."""
+
+
 def report_path(day: date, out_dir: Path | None = None) -> Path:
     return (out_dir or settings().report_dir) / f"routerloop-report-{day}.html"
 
@@ -284,6 +289,10 @@ def write_report(day: date, out_dir: Path | None = None, url: str | None = None)
     matplotlib.use("Agg")
     parts = []
     with db.connect(url or db.database_url()) as conn:
+        if not day_is_built(conn, day):
+            first, last = conn.execute("select min(as_of_date), max(as_of_date) from marts.routing_weights").fetchone()
+            held = f"they hold {first} to {last}" if first else "they hold no day yet"
+            raise NoDataForDay(f"no data for {day}: the marts do not hold that day ({held}); no report written")
         for section_id, title, plot in SECTIONS:
             image = _png(plot(conn, day))
             parts.append(

@@ -39,3 +39,10 @@ def rows_digest(rows: list[dict]) -> str:
 def mart_digest(conn, as_of_date: date) -> str:
     """sha256 of a day's weights as they would be exported; the weights gate records it."""
     return rows_digest(mart_rows(conn, as_of_date))
+
+
+def day_is_built(conn, as_of_date: date) -> bool:
+    """Whether the marts hold the day (its routing weights): a day never built has no data to gate or report."""
+    return conn.execute(
+        "select exists (select from marts.routing_weights where as_of_date = %s)", (as_of_date,)
+    ).fetchone()[0]
