@@ -188,7 +188,6 @@ comment on table audit.dbt_model_watermarks is
     'Per incremental dbt model: the start of its last successful run; it next reads rows staged after it.';
 comment on table audit.dbt_model_runs is 'Which dbt invocation built which model (the export names it).';
 """),
-    # Coordinator: numbered 8 on branch w-export only so the sequence has no gap; it is migration 9.
     Migration(8, "publish log records older versions", """
 -- a version older than the router's current one is recorded in history without replacing it
 alter table router.publish_log drop constraint if exists publish_log_action_check;
