@@ -387,8 +387,9 @@ def test_files_outside_the_layout_are_reported_not_landed(tmp_path, warehouse):
     result = land(tmp_path, url=warehouse)
     assert result.ok and len(result.files) == 1
     assert sorted(i.path for i in result.ignored) == [
-        f"{S}/2026-11-01", f"{S}/dt=2026-11-01/hr=00/notes.txt", f"{S}/dt=2026-11-01/hr=24",
-    ]
+        f"{S}/2026-11-01", f"{S}/dt=2026-11-01/hr=00/.part-0001.jsonl.tmp", f"{S}/dt=2026-11-01/hr=00/notes.txt",
+        f"{S}/dt=2026-11-01/hr=24",
+    ]  # hidden files too: nothing is skipped silently
 
 
 def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, setting):
@@ -513,22 +514,20 @@ def test_an_error_mid_file_leaves_nothing_of_it_and_a_rerun_completes(
     ledger_invariants_hold(wconn)
 
 
-def test_a_line_postgresql_refuses_despite_validation_fails_loudly_and_leaves_nothing(
+def test_a_line_postgresql_refuses_despite_validation_is_quarantined_and_the_rest_lands(
     tmp_path, warehouse, wconn, monkeypatch
 ):
-    """The safety net under the validator: were it to pass a line jsonb refuses, nothing half-lands."""
+    """The safety net under the validator: were it to pass a line jsonb refuses, that line alone is
+    quarantined as rejected_by_database with PostgreSQL's message, and the file's other lines land."""
     write(tmp_path, S, [line(S, i) for i in range(3000)] + [b"{not json"] + [line(S, 5000 + i) for i in range(10)])
     monkeypatch.setattr(validation.Validator, "classify", lambda self, line, last_without_newline=False: None)
-    import psycopg
-
-    with pytest.raises(psycopg.errors.DataError) as failure:
-        land(tmp_path, url=warehouse)
-    assert any(f"{S}/dt=2026-11-01/hr=00/part-0000.jsonl" in note for note in failure.value.__notes__)
-    for table in ("raw.router_decisions", "raw.router_decisions_keys", "raw.quarantine", "raw.landed_files"):
-        assert count(wconn, f"select count(*) from {table}") == 0, table
-    monkeypatch.undo()
     f = one(land(tmp_path, url=warehouse))
-    assert (f.loaded, f.quarantined_by_reason) == (3010, {"invalid_json": 1})
+    assert (f.status, f.loaded, f.quarantined_by_reason) == ("loaded", 3010, {"rejected_by_database": 1})
+    raw_bytes, message = wconn.execute("select raw_bytes, message from raw.quarantine").fetchone()
+    assert bytes(raw_bytes) == b"{not json" and "invalid input syntax for type json" in message
+    ledger_invariants_hold(wconn)
+    monkeypatch.undo()
+    assert one(land(tmp_path, url=warehouse)).status == "skipped"
 
 
 KILLED_CHILD = """

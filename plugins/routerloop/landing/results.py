@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from routerloop.landing.discovery import IgnoredPath, LandingFile
-from routerloop.warehouse.raw import FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED
+from routerloop.warehouse.raw import FAILED_BAD_LINES, FAILED_REJECTED, FAILED_UNREADABLE, REFUSED_CHANGED
 
 # A status of summaries only (never in the ledger): the file had landed before, nothing was done.
 SKIPPED = "skipped"
-FAILED_STATUSES = (FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED)
+FAILED_STATUSES = (FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED, FAILED_REJECTED)
 
 
 @dataclass(frozen=True, kw_only=True)

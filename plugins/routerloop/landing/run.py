@@ -64,7 +64,8 @@ def _partition_days(files: list[LandingFile]) -> dict[str, set[date]]:
         days.setdefault(file.stream, set()).add(file.partition_hour.date())
     for stream_days in days.values():
         newest = max(stream_days)
-        stream_days.update(newest + timedelta(days=i) for i in range(1, ahead + 1))
+        ahead_here = min(ahead, (date.max - newest).days)  # dt=9999-12-31 has no days ahead
+        stream_days.update(newest + timedelta(days=i) for i in range(1, ahead_here + 1))
     return days
 
 
