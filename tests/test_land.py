@@ -413,15 +413,66 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, settin
 
 
 def test_a_repeated_key_loads_once_and_the_first_line_wins(tmp_path, warehouse, wconn):
-    first = write(tmp_path, S, [line(S, 1, channelId="first"), line(S, 2), line(S, 1, channelId="second")])
-    later = write(tmp_path, S, [line(S, 1, channelId="third"), line(S, 3)], hour=HOUR + timedelta(hours=1))
+    """A re-delivery (the same record) is a duplicate; the same key with other content is a conflict
+    (issue 15: it was counted as a duplicate before): quarantined, and the first line still wins."""
+    first = write(tmp_path, S, [line(S, 1, channelId="first"), line(S, 2), line(S, 1, channelId="second"),
+                                line(S, 2)])
+    later = write(tmp_path, S, [line(S, 1, channelId="third"), line(S, 3), line(S, 1, channelId="first")],
+                  hour=HOUR + timedelta(hours=1))
     result = land(tmp_path, url=warehouse)
-    assert [(f.loaded, f.duplicates) for f in result.files] == [(2, 1), (1, 1)]
+    assert [(f.loaded, f.duplicates, f.conflicts, f.quarantined) for f in result.files] == [
+        (2, 1, 1, 1), (1, 1, 1, 1)]
+    assert all(accounted(f) for f in result.files)
     assert wconn.execute(
         "select channel_id, _source_file, _line_number from raw.router_decisions where decision_id = 'rd_000001'"
     ).fetchall() == [("first", rel(tmp_path, first), 1)]
-    assert rel(tmp_path, later)
+    quarantined = wconn.execute(
+        "select source_file, line_number, reason, message, raw_bytes from raw.quarantine order by quarantine_id"
+    ).fetchall()
+    assert [(path, n, reason) for path, n, reason, _, _ in quarantined] == [
+        (rel(tmp_path, first), 3, "conflicting_duplicate"), (rel(tmp_path, later), 1, "conflicting_duplicate")]
+    assert bytes(quarantined[1][4]) == line(S, 1, channelId="third")
+    assert f"rd_000001 is already landed with different content, as line 1 of {rel(tmp_path, first)}" \
+        in quarantined[1][3]
+    assert wconn.execute("select conflicts from raw.landed_files order by file_id").fetchall() == [(1,), (1,)]
     ledger_invariants_hold(wconn)
+
+
+def test_the_same_record_spelled_differently_is_a_re_delivery(tmp_path, warehouse):
+    """Contract fields compare as stored (instants, numbers), extra fields as JSON: order and spacing
+    never matter; a different extra field does."""
+    original = record(S, 1, confidence=0.5, extra={"a": 1, "b": [1, 2]})
+    respelled = {key: original[key] for key in reversed(original)}
+    respelled.update(createdAt="2026-11-01T01:30:00.000+01:00", confidence=0.50, extra={"b": [1, 2], "a": 1.0})
+    other_extra = dict(original, extra={"a": 2, "b": [1, 2]})
+    write(tmp_path, S, [json.dumps(original).encode(), json.dumps(respelled, indent=None, separators=(" ,", " : "))
+                        .encode(), json.dumps(other_extra).encode()])
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.duplicates, f.conflicts) == (1, 1, 1)
+
+
+def test_conflicts_count_toward_the_bad_line_limit(tmp_path, warehouse, wconn):
+    write(tmp_path, S, [line(S, i) for i in range(20)])
+    write(tmp_path, S, [line(S, i, channelId="changed") if i < 3 else line(S, i) for i in range(20)],
+          hour=HOUR + timedelta(hours=1))
+    result = land(tmp_path, url=warehouse)
+    second = result.files[1]
+    assert (second.status, second.loaded, second.duplicates, second.conflicts) == ("failed_bad_lines", 0, 17, 3)
+    assert not result.ok and result.totals.conflicts == 3
+    assert "3 conflicting_duplicate" in second.message
+
+
+def test_a_newer_state_is_not_a_conflict_but_the_same_state_changed_is(tmp_path, warehouse):
+    stream = "router_review_queue"
+    write(tmp_path, stream, [
+        line(stream, 1, updatedAt="2026-11-01T00:30:00Z", status="open", resolvedAt=None),
+        line(stream, 1, updatedAt="2026-11-01T00:45:00Z", status="resolved",
+             resolvedAt="2026-11-01T00:45:00Z"),  # a newer state: its own key
+        line(stream, 1, updatedAt="2026-11-01T00:30:00Z", status="resolved",
+             resolvedAt="2026-11-01T00:30:00Z"),  # the same state rewritten: a conflict
+    ])
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.duplicates, f.conflicts) == (2, 0, 1)
 
 
 def test_composite_keys_compare_timestamps_as_instants(tmp_path, warehouse, wconn):
@@ -439,12 +490,12 @@ def test_composite_keys_compare_timestamps_as_instants(tmp_path, warehouse, wcon
 @pytest.mark.parametrize("workers", [1, 3])
 def test_parallel_files_keep_the_first_landed_copy_in_file_order(tmp_path, warehouse, wconn, setting, workers):
     setting("land_workers", workers)
-    for h in range(6):  # every file repeats keys of every earlier file
+    for h in range(6):  # every file repeats keys of every earlier file, with its own content: conflicts
         write(tmp_path, S, [line(S, i, channelId=f"h{h}") for i in range(h * 10, h * 10 + 30)],
               hour=HOUR + timedelta(hours=h))
     result = land(tmp_path, url=warehouse)
     assert [f.loaded for f in result.files] == [30, 10, 10, 10, 10, 10]
-    assert [f.duplicates for f in result.files] == [0, 20, 20, 20, 20, 20]
+    assert [(f.duplicates, f.conflicts) for f in result.files] == [(0, 0)] + [(0, 20)] * 5
     owners = dict(wconn.execute("select decision_id, channel_id from raw.router_decisions").fetchall())
     assert all(owners[f"rd_{i:06d}"] == f"h{max(0, i // 10 - 2)}" for i in range(80))
     ledger_invariants_hold(wconn)

@@ -32,8 +32,17 @@ What the router and the support desk drop for routerloop, as routerloop implemen
   {max_id} characters; a longer one is `bad_id`. Integer fields are PostgreSQL integers (at most
   {int4_max}); `latencyMs` above that is `out_of_range`.
 - A line that breaks the contract goes to `raw.quarantine` with one reason code (below) and its exact
-  bytes; the rest of the file lands. For every file, lines = loaded + duplicates + quarantined. A second
-  line with the same key (below) is a re-delivery: counted as a duplicate and not loaded twice.
+  bytes; the rest of the file lands. For every file, lines = loaded + duplicates + quarantined.
+- A second line with the same key (below) and the same content is a re-delivery: counted as a
+  duplicate and not loaded twice (the first line wins). The same key with different content is a
+  conflict, not a re-delivery: the line goes to `raw.quarantine` as `conflicting_duplicate` with its
+  bytes and, in its message, the key and the landed record it conflicts with; it counts as quarantined
+  (and toward `bad_line_limit`), and the summary and ledger count conflicts apart. Content is compared
+  field by field: contract fields as stored (timestamps as instants, numbers as numbers), unknown extra
+  fields as JSON, so key order, whitespace, a timestamp's offset or `0.50` against `0.5` never make a
+  conflict. In the latest-state streams (`router_review_queue`, `sla_outcomes`) a newer state carries
+  a newer `updatedAt` / `evaluatedAt`, part of the key: a new record, never a conflict; a different
+  record under the same key (same timestamp) is a conflict.
 - A file whose share of quarantined lines exceeds `bad_line_limit` (default 5 %) lands what is valid,
   keeps its quarantine rows, and fails its landing task so a broken producer gets noticed.
 - One bad line or odd path never stops a landing run. A line PostgreSQL refuses although it passed the

@@ -151,7 +151,8 @@ def close_row(conn, result: FileResult, size: int, sha256: str) -> None:
     """Give the file's `loading` row its counts and final status (committed with the file's rows)."""
     conn.execute(
         f"update {LEDGER} set size = %s, sha256 = %s, lines = %s, loaded = %s, duplicates = %s, "
-        "quarantined = %s, finished_at = clock_timestamp(), status = %s, message = %s where file_id = %s",
-        (size, sha256, result.lines, result.loaded, result.duplicates, result.quarantined, result.status,
-         result.message, result.file_id),
+        "quarantined = %s, conflicts = %s, finished_at = clock_timestamp(), status = %s, message = %s "
+        "where file_id = %s",
+        (size, sha256, result.lines, result.loaded, result.duplicates, result.quarantined, result.conflicts,
+         result.status, result.message, result.file_id),
     )

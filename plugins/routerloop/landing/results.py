@@ -19,15 +19,17 @@ FAILED_STATUSES = (FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED, FAILED_
 
 @dataclass(frozen=True, kw_only=True)
 class FileResult:
-    """What landing did with one file. lines = loaded + duplicates + quarantined."""
+    """What landing did with one file. lines = loaded + duplicates + quarantined; conflicts (lines reusing
+    a landed key with other content) are quarantined, and counted apart from true re-deliveries."""
 
     path: str  # relative to the landing root
     stream: str
     partition_hour: datetime
     lines: int = 0
     loaded: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # re-deliveries
     quarantined: int = 0
+    conflicts: int = 0  # of quarantined: reason conflicting_duplicate
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     status: str
     message: str | None = None
@@ -54,6 +56,7 @@ class Totals:
     loaded: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    conflicts: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
     by_stream: dict[str, Totals] | None = None  # the run's totals only, in the order streams landed
@@ -72,6 +75,7 @@ class Totals:
             loaded=sum(r.loaded for r in results),
             duplicates=sum(r.duplicates for r in results),
             quarantined=sum(r.quarantined for r in results),
+            conflicts=sum(r.conflicts for r in results),
             quarantined_by_reason=dict(sorted(reasons.items())),
             by_status=dict(sorted(Counter(r.status for r in results).items())),
             by_stream={s: cls.of(rs, by_stream=False) for s, rs in streams.items()} if by_stream else None,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import msgspec
 
 from routerloop.config import settings
-from routerloop.landing import ledger
+from routerloop.landing import conflicts, ledger
 from routerloop.landing.copy_writer import Stage, stage_row_head
 from routerloop.landing.dedupe import StreamLock, Turn, insert_new_keys
 from routerloop.landing.discovery import LandingFile
@@ -96,8 +96,10 @@ def _land_new_file(conn, file: LandingFile, turn: Turn, careful: bool = False) -
         landing = _NewFile(conn, file, file_id=ledger.open_row(conn, file))
         staged = landing.stage_carefully() if careful else landing.stage()
         new_keys = landing.dedupe(staged, turn, lock)
-        loaded = landing.insert(staged, every_line_is_new=new_keys == staged.staged_rows)
-        return landing.finalize(staged, loaded)
+        every_line_is_new = new_keys == staged.staged_rows
+        loaded = landing.insert(staged, every_line_is_new)
+        conflicting = 0 if every_line_is_new else landing.quarantine_conflicts()
+        return landing.finalize(staged, loaded, conflicting)
 
 
 class _NewFile:
@@ -246,13 +248,22 @@ class _NewFile:
         _fault_point("inserted", self.file, staged.lines)
         return loaded
 
-    def finalize(self, staged: _Staged, loaded: int) -> FileResult:
+    def quarantine_conflicts(self) -> int:
+        """Quarantine the staged lines whose key is landed with other content (conflicts); how many."""
+        messages = conflicts.find(self.conn, self.file.stream, self.params)
+        if messages:
+            buffer = QuarantineBuffer(self.conn, self.file, self.file_id, max_rows=len(messages))
+            conflicts.quarantine(LineReader(self.file), buffer, messages)
+        return len(messages)
+
+    def finalize(self, staged: _Staged, loaded: int, conflicting: int = 0) -> FileResult:
         """Close the ledger row with the file's counts and status (the bad-line limit)."""
-        status, message = ledger.verdict(staged.lines, staged.reasons)
+        reasons = staged.reasons + Counter({conflicts.CONFLICT: conflicting})
+        status, message = ledger.verdict(staged.lines, reasons)
         result = FileResult.of(
             self.file, status, file_id=self.file_id, message=message, lines=staged.lines, loaded=loaded,
-            duplicates=staged.staged_rows - loaded, quarantined=sum(staged.reasons.values()),
-            quarantined_by_reason=dict(sorted(staged.reasons.items())),
+            duplicates=staged.staged_rows - loaded - conflicting, conflicts=conflicting,
+            quarantined=sum(reasons.values()), quarantined_by_reason=dict(sorted(reasons.items())),
         )
         ledger.close_row(self.conn, result, staged.size, staged.sha256)
         return result
