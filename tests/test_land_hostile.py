@@ -271,5 +271,9 @@ def test_the_cli_prints_a_summary_and_fails_for_a_hostile_zone(tmp_path, warehou
     assert totals["lines"] == totals["loaded"] + totals["duplicates"] + totals["quarantined"]
     assert totals["files"] == len(LINE_CASES) + 2
     assert [i["path"] for i in summary["ignored"]] == [f"{S}/.hidden.jsonl"]
-    assert cli.main(["land", "--landing", str(tmp_path), "--quiet"]) == 0  # landed: nothing new fails
-    assert json.loads(capsys.readouterr().out)["totals"]["by_status"] == {"skipped": len(LINE_CASES) + 2}
+    failed = sorted(f["path"] for f in summary["files"] if f["status"] != "loaded")
+    # a rerun lands nothing new; the failed files stay failed until re-delivered or acknowledged
+    assert cli.main(["land", "--landing", str(tmp_path), "--quiet"]) == 1
+    again = json.loads(capsys.readouterr().out)
+    assert again["totals"]["by_status"] == {"skipped": len(LINE_CASES) + 2}
+    assert sorted(f["path"] for f in again["open_failures"]) == failed

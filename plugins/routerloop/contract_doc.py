@@ -50,6 +50,12 @@ What the router and the support desk drop for routerloop, as routerloop implemen
   lines land. A file that cannot be landed at all gets a failed ledger row (`failed_unreadable`,
   `failed_rejected`; both retried by the next run) and the run goes on with the other files; the
   summary and the exit code report it.
+- A failed landing stays failed: while a file's ledger status is a failure, every landing of its stream
+  and hour (a cleared Airflow task included) fails with the same message, and the daily run does not
+  count the hour as landed. It ends when the producer re-delivers (a file of that stream and hour lands
+  cleanly in a later landing run, under a new name) or an operator accepts it with
+  `routerloop ledger acknowledge PATH --reason ...` (who, when and why go to
+  `raw.ledger_acknowledgements`).
 
 ## Quarantine reason codes
 

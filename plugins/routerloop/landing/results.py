@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from routerloop.landing.discovery import IgnoredPath, LandingFile
+from routerloop.landing.failures import OpenFailure, describe
 from routerloop.warehouse.raw import FAILED_BAD_LINES, FAILED_REJECTED, FAILED_UNREADABLE, REFUSED_CHANGED
 
 # A status of summaries only (never in the ledger): the file had landed before, nothing was done.
@@ -92,30 +93,38 @@ class Totals:
 
 @dataclass(frozen=True, kw_only=True)
 class LandingResult:
-    """A landing run. `ok` is False when a file exceeded the bad-line limit, changed after landing, or
-    could not be read; `error` then names them."""
+    """A landing run. `ok` is False when a file of the window is failed in the ledger (now or in an earlier
+    run: too many bad lines, changed after landing, unreadable, refused by the database) and was neither
+    re-delivered nor acknowledged (routerloop.landing.failures); `error` then names them and what to do."""
 
     ok: bool
     error: str | None
     files: list[FileResult]
     totals: Totals
-    ignored: list[IgnoredPath]  # paths that do not fit the landing layout
+    ignored: list[IgnoredPath]  # paths that do not fit the landing layout, or skipped on purpose
+    open_failures: list[OpenFailure] = field(default_factory=list)
 
     @classmethod
-    def of(cls, files: list[FileResult], ignored: list[IgnoredPath]) -> LandingResult:
+    def of(cls, files: list[FileResult], ignored: list[IgnoredPath],
+           open_failures: list[OpenFailure] | None = None) -> LandingResult:
         failed = [f for f in files if f.status in FAILED_STATUSES]
+        open_failures = open_failures or []
         error = None
-        if failed:
+        if open_failures:
+            error = describe(open_failures)
+        elif failed:  # (open_failures includes them when the run looked them up)
             error = f"{len(failed)} of {len(files)} files did not land cleanly: " + "; ".join(
                 f"{f.path} ({f.status}: {f.message})" for f in failed[:5]
             ) + ("; ..." if len(failed) > 5 else "")
-        return cls(ok=not failed, error=error, files=files, totals=Totals.of(files), ignored=ignored)
+        return cls(ok=not failed and not open_failures, error=error, files=files, totals=Totals.of(files),
+                   ignored=ignored, open_failures=open_failures)
 
     @property
     def retryable(self) -> bool:
         """Not ok only because files could not be read: a later try may read them. Too many bad lines, or
         a landed file that changed, no retry can fix."""
         failed = {f.status for f in self.files if f.status in FAILED_STATUSES}
+        failed |= {f.status for f in self.open_failures}
         return failed == {FAILED_UNREADABLE}
 
     def to_dict(self) -> dict:
@@ -125,4 +134,6 @@ class LandingResult:
             "files": [f.to_dict() for f in self.files],
             "totals": self.totals.to_dict(),
             "ignored": [asdict(i) for i in self.ignored],
+            "open_failures": [{**asdict(f), "partition_hour": f.partition_hour.isoformat()}
+                              for f in self.open_failures],
         }

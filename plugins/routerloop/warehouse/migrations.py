@@ -204,6 +204,10 @@ alter table raw.quarantine add constraint quarantine_reason_check check (reason 
     'out_of_range', 'bad_timestamp', 'bad_id', 'invalid_text', 'conflicting_duplicate', 'rejected_by_database'
 ));
 alter table raw.landed_files add column if not exists conflicts integer not null default 0;
+-- Which landing run wrote the row (routerloop.landing sets the session variable): a file landing in a
+-- later run than a failure of its stream and hour re-delivers it.
+alter table raw.landed_files add column if not exists landing_run text
+    default nullif(current_setting('routerloop.landing_run', true), '');
 comment on column raw.landed_files.conflicts is
     'Lines quarantined as conflicting_duplicate (counted in quarantined too).';
 create table if not exists raw.ledger_acknowledgements (
