@@ -135,7 +135,7 @@ def cmd_land(args) -> int:
 
 def add_ledger(sub) -> None:
     p = sub.add_parser("ledger", help="the landing ledger raw.landed_files: acknowledge a failed landing")
-    actions = p.add_subparsers(dest="ledger_action", required=True)
+    actions = p.add_subparsers(dest="ledger_action", required=True, help="what to do with the ledger")
     ack = actions.add_parser("acknowledge", help="accept a failed landing (who, when and why are recorded)")
     ack.add_argument("path", help="the file's path relative to the landing root, as the landing summary prints it")
     ack.add_argument("--reason", required=True, help="why the failure is accepted (recorded)")
