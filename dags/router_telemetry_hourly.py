@@ -50,14 +50,15 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
 
     def summarise(result) -> dict:
         # A re-run (or an hour the demo landed) loads nothing: say why, rather than leave a silent zero.
-        totals = {k: getattr(result.totals, k) for k in ("files", "lines", "loaded", "duplicates", "quarantined")}
+        totals = {k: getattr(result.totals, k)
+                  for k in ("files", "lines", "loaded", "duplicates", "quarantined", "conflicts")}
         statuses = [f.status for f in result.files]
         totals["landed_now"], totals["already_landed"] = statuses.count(LOADED), statuses.count(SKIPPED)
         log.info(
             "%s, %s: files: %d landed now, %d already landed before (skipped); "
-            "lines: %d loaded, %d duplicates, %d quarantined",
+            "lines: %d loaded, %d duplicates, %d quarantined (%d of them conflicting duplicates)",
             stream, hours, totals["landed_now"], totals["already_landed"],
-            totals["loaded"], totals["duplicates"], totals["quarantined"],
+            totals["loaded"], totals["duplicates"], totals["quarantined"], totals["conflicts"],
         )
         return totals
 

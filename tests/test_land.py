@@ -387,8 +387,9 @@ def test_files_outside_the_layout_are_reported_not_landed(tmp_path, warehouse):
     result = land(tmp_path, url=warehouse)
     assert result.ok and len(result.files) == 1
     assert sorted(i.path for i in result.ignored) == [
-        f"{S}/2026-11-01", f"{S}/dt=2026-11-01/hr=00/notes.txt", f"{S}/dt=2026-11-01/hr=24",
-    ]
+        f"{S}/2026-11-01", f"{S}/dt=2026-11-01/hr=00/.part-0001.jsonl.tmp", f"{S}/dt=2026-11-01/hr=00/notes.txt",
+        f"{S}/dt=2026-11-01/hr=24",
+    ]  # hidden files too: nothing is skipped silently
 
 
 def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, setting):
@@ -412,15 +413,66 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path, warehouse, settin
 
 
 def test_a_repeated_key_loads_once_and_the_first_line_wins(tmp_path, warehouse, wconn):
-    first = write(tmp_path, S, [line(S, 1, channelId="first"), line(S, 2), line(S, 1, channelId="second")])
-    later = write(tmp_path, S, [line(S, 1, channelId="third"), line(S, 3)], hour=HOUR + timedelta(hours=1))
+    """A re-delivery (the same record) is a duplicate; the same key with other content is a conflict
+    (issue 15: it was counted as a duplicate before): quarantined, and the first line still wins."""
+    first = write(tmp_path, S, [line(S, 1, channelId="first"), line(S, 2), line(S, 1, channelId="second"),
+                                line(S, 2)])
+    later = write(tmp_path, S, [line(S, 1, channelId="third"), line(S, 3), line(S, 1, channelId="first")],
+                  hour=HOUR + timedelta(hours=1))
     result = land(tmp_path, url=warehouse)
-    assert [(f.loaded, f.duplicates) for f in result.files] == [(2, 1), (1, 1)]
+    assert [(f.loaded, f.duplicates, f.conflicts, f.quarantined) for f in result.files] == [
+        (2, 1, 1, 1), (1, 1, 1, 1)]
+    assert all(accounted(f) for f in result.files)
     assert wconn.execute(
         "select channel_id, _source_file, _line_number from raw.router_decisions where decision_id = 'rd_000001'"
     ).fetchall() == [("first", rel(tmp_path, first), 1)]
-    assert rel(tmp_path, later)
+    quarantined = wconn.execute(
+        "select source_file, line_number, reason, message, raw_bytes from raw.quarantine order by quarantine_id"
+    ).fetchall()
+    assert [(path, n, reason) for path, n, reason, _, _ in quarantined] == [
+        (rel(tmp_path, first), 3, "conflicting_duplicate"), (rel(tmp_path, later), 1, "conflicting_duplicate")]
+    assert bytes(quarantined[1][4]) == line(S, 1, channelId="third")
+    assert f"rd_000001 is already landed with different content, as line 1 of {rel(tmp_path, first)}" \
+        in quarantined[1][3]
+    assert wconn.execute("select conflicts from raw.landed_files order by file_id").fetchall() == [(1,), (1,)]
     ledger_invariants_hold(wconn)
+
+
+def test_the_same_record_spelled_differently_is_a_re_delivery(tmp_path, warehouse):
+    """Contract fields compare as stored (instants, numbers), extra fields as JSON: order and spacing
+    never matter; a different extra field does."""
+    original = record(S, 1, confidence=0.5, extra={"a": 1, "b": [1, 2]})
+    respelled = {key: original[key] for key in reversed(original)}
+    respelled.update(createdAt="2026-11-01T01:30:00.000+01:00", confidence=0.50, extra={"b": [1, 2], "a": 1.0})
+    other_extra = dict(original, extra={"a": 2, "b": [1, 2]})
+    write(tmp_path, S, [json.dumps(original).encode(), json.dumps(respelled, indent=None, separators=(" ,", " : "))
+                        .encode(), json.dumps(other_extra).encode()])
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.duplicates, f.conflicts) == (1, 1, 1)
+
+
+def test_conflicts_count_toward_the_bad_line_limit(tmp_path, warehouse, wconn):
+    write(tmp_path, S, [line(S, i) for i in range(20)])
+    write(tmp_path, S, [line(S, i, channelId="changed") if i < 3 else line(S, i) for i in range(20)],
+          hour=HOUR + timedelta(hours=1))
+    result = land(tmp_path, url=warehouse)
+    second = result.files[1]
+    assert (second.status, second.loaded, second.duplicates, second.conflicts) == ("failed_bad_lines", 0, 17, 3)
+    assert not result.ok and result.totals.conflicts == 3
+    assert "3 conflicting_duplicate" in second.message
+
+
+def test_a_newer_state_is_not_a_conflict_but_the_same_state_changed_is(tmp_path, warehouse):
+    stream = "router_review_queue"
+    write(tmp_path, stream, [
+        line(stream, 1, updatedAt="2026-11-01T00:30:00Z", status="open", resolvedAt=None),
+        line(stream, 1, updatedAt="2026-11-01T00:45:00Z", status="resolved",
+             resolvedAt="2026-11-01T00:45:00Z"),  # a newer state: its own key
+        line(stream, 1, updatedAt="2026-11-01T00:30:00Z", status="resolved",
+             resolvedAt="2026-11-01T00:30:00Z"),  # the same state rewritten: a conflict
+    ])
+    f = one(land(tmp_path, url=warehouse))
+    assert (f.loaded, f.duplicates, f.conflicts) == (2, 0, 1)
 
 
 def test_composite_keys_compare_timestamps_as_instants(tmp_path, warehouse, wconn):
@@ -438,12 +490,12 @@ def test_composite_keys_compare_timestamps_as_instants(tmp_path, warehouse, wcon
 @pytest.mark.parametrize("workers", [1, 3])
 def test_parallel_files_keep_the_first_landed_copy_in_file_order(tmp_path, warehouse, wconn, setting, workers):
     setting("land_workers", workers)
-    for h in range(6):  # every file repeats keys of every earlier file
+    for h in range(6):  # every file repeats keys of every earlier file, with its own content: conflicts
         write(tmp_path, S, [line(S, i, channelId=f"h{h}") for i in range(h * 10, h * 10 + 30)],
               hour=HOUR + timedelta(hours=h))
     result = land(tmp_path, url=warehouse)
     assert [f.loaded for f in result.files] == [30, 10, 10, 10, 10, 10]
-    assert [f.duplicates for f in result.files] == [0, 20, 20, 20, 20, 20]
+    assert [(f.duplicates, f.conflicts) for f in result.files] == [(0, 0)] + [(0, 20)] * 5
     owners = dict(wconn.execute("select decision_id, channel_id from raw.router_decisions").fetchall())
     assert all(owners[f"rd_{i:06d}"] == f"h{max(0, i // 10 - 2)}" for i in range(80))
     ledger_invariants_hold(wconn)
@@ -513,22 +565,20 @@ def test_an_error_mid_file_leaves_nothing_of_it_and_a_rerun_completes(
     ledger_invariants_hold(wconn)
 
 
-def test_a_line_postgresql_refuses_despite_validation_fails_loudly_and_leaves_nothing(
+def test_a_line_postgresql_refuses_despite_validation_is_quarantined_and_the_rest_lands(
     tmp_path, warehouse, wconn, monkeypatch
 ):
-    """The safety net under the validator: were it to pass a line jsonb refuses, nothing half-lands."""
+    """The safety net under the validator: were it to pass a line jsonb refuses, that line alone is
+    quarantined as rejected_by_database with PostgreSQL's message, and the file's other lines land."""
     write(tmp_path, S, [line(S, i) for i in range(3000)] + [b"{not json"] + [line(S, 5000 + i) for i in range(10)])
     monkeypatch.setattr(validation.Validator, "classify", lambda self, line, last_without_newline=False: None)
-    import psycopg
-
-    with pytest.raises(psycopg.errors.DataError) as failure:
-        land(tmp_path, url=warehouse)
-    assert any(f"{S}/dt=2026-11-01/hr=00/part-0000.jsonl" in note for note in failure.value.__notes__)
-    for table in ("raw.router_decisions", "raw.router_decisions_keys", "raw.quarantine", "raw.landed_files"):
-        assert count(wconn, f"select count(*) from {table}") == 0, table
-    monkeypatch.undo()
     f = one(land(tmp_path, url=warehouse))
-    assert (f.loaded, f.quarantined_by_reason) == (3010, {"invalid_json": 1})
+    assert (f.status, f.loaded, f.quarantined_by_reason) == ("loaded", 3010, {"rejected_by_database": 1})
+    raw_bytes, message = wconn.execute("select raw_bytes, message from raw.quarantine").fetchone()
+    assert bytes(raw_bytes) == b"{not json" and "invalid input syntax for type json" in message
+    ledger_invariants_hold(wconn)
+    monkeypatch.undo()
+    assert one(land(tmp_path, url=warehouse)).status == "skipped"
 
 
 KILLED_CHILD = """

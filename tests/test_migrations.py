@@ -96,5 +96,5 @@ def test_migrated_vocabularies_match_the_code(fresh_url):
     with db.connect(fresh_url, autocommit=True) as conn:
         migrations.migrate(conn)
         assert _check_values(conn, "landed_files_status_check") == set(raw.LEDGER_STATUSES)
-        assert _check_values(conn, "quarantine_reason_check") == set(contract.REASONS)
+        assert _check_values(conn, "quarantine_reason_check") == set(contract.QUARANTINE_REASONS)
         assert _check_values(conn, "publish_log_action_check") == set(export.LOG_ACTIONS)

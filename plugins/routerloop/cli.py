@@ -154,6 +154,32 @@ def cmd_land(args) -> int:
     return 0 if result.ok else 1
 
 
+def add_ledger(sub) -> None:
+    p = sub.add_parser("ledger", help="the landing ledger raw.landed_files: acknowledge a failed landing")
+    actions = p.add_subparsers(dest="ledger_action", required=True, help="what to do with the ledger")
+    ack = actions.add_parser("acknowledge", help="accept a failed landing (who, when and why are recorded)")
+    ack.add_argument("path", help="the file's path relative to the landing root, as the landing summary prints it")
+    ack.add_argument("--reason", required=True, help="why the failure is accepted (recorded)")
+    ack.add_argument("--by", help="who acknowledges (default: the current user)")
+    p.set_defaults(func=cmd_ledger)
+
+
+def cmd_ledger(args) -> int:
+    from routerloop import db
+    from routerloop.landing.failures import acknowledge
+    from routerloop.warehouse.migrations import migrate
+
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        migrate(conn)
+        try:
+            file_ids = acknowledge(conn, args.path, args.reason, by=args.by)
+        except (LookupError, ValueError) as exc:
+            print(f"routerloop ledger acknowledge: {exc}", file=sys.stderr)
+            return 1
+    _print_json({"acknowledged": args.path, "file_ids": file_ids, "reason": args.reason})
+    return 0
+
+
 def add_build(sub) -> None:
     p = sub.add_parser("build", help="dbt build against the configured database")
     interval = "dbt gets it in the environment variable {}, not as a var"
@@ -391,7 +417,7 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 # The subcommands in the order `routerloop --help` lists them.
-SUBCOMMANDS = (add_db, add_generate, add_land, add_build, add_lint_sql, add_docs, add_gates, add_export,
+SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_build, add_lint_sql, add_docs, add_gates, add_export,
                add_report, add_contract_doc, add_airflow, add_experiments, add_demo)
 
 

@@ -19,6 +19,10 @@ REVIEW_STATUSES = ("open", "resolved")
 OUTCOME_TYPES = ("resolved", "reopened", "escalated", "abandoned", "error")
 OUTCOME_SOURCES = ("api", "manual", "automated")
 SLA_OUTCOMES = ("attained", "warn", "breach")
+INT4_MAX = 2**31 - 1  # integer fields are PostgreSQL integers
+# Ids and the string fields of a stream key hold at most this many characters: a key must fit a
+# PostgreSQL index row (about 2.7 kB), and no real id comes near it.
+MAX_ID_LENGTH = 256
 
 # Why a line was quarantined. Every quarantined line carries exactly one of these codes.
 REASONS = {
@@ -30,9 +34,17 @@ REASONS = {
     "bad_enum": "a field holds a value outside its allowed set",
     "out_of_range": "a number lies outside its allowed range",
     "bad_timestamp": "a timestamp is not ISO 8601 with an offset",
-    "bad_id": "an id lacks its required prefix or is empty",
+    "bad_id": "an id or key string lacks its required prefix, is empty, or is longer than "
+    f"{MAX_ID_LENGTH} characters",
     "invalid_text": "a string holds a character PostgreSQL cannot store (NUL)",
 }
+# Reasons found while landing, after a line passed the checks above.
+LANDING_REASONS = {
+    "conflicting_duplicate": "the line reuses a landed key with different content: not a re-delivery (the"
+    " message names the landed record it conflicts with)",
+    "rejected_by_database": "PostgreSQL refused a line the checks above passed (the message is PostgreSQL's)",
+}
+QUARANTINE_REASONS = {**REASONS, **LANDING_REASONS}
 
 
 @dataclass(frozen=True)
@@ -106,7 +118,7 @@ ROUTER_DECISIONS = Stream(
         _s("experimentId"),
         _s("variant"),
         _s("weightsVersion"),
-        Field("latencyMs", "integer", minimum=0),
+        Field("latencyMs", "integer", minimum=0, maximum=INT4_MAX),
     ),
     key=("decisionId",),
     event_time="createdAt",

@@ -20,17 +20,47 @@ What the router and the support desk drop for routerloop, as routerloop implemen
   [start, end).
 - A file is never rewritten once complete. Landing a file again (same path, same sha256) is a no-op; a
   file whose bytes changed under the same path is refused and recorded in `raw.landed_files`.
+- Hidden files and folders (names starting with `.`, e.g. a writer's temporary file) are not landed,
+  nor are symlinks that point outside the landing root (or to nothing); a symlink inside the root is
+  followed. Each skipped path is listed in the landing summary's `ignored` with its reason, as is
+  anything else outside the layout. A file name that is not valid UTF-8 lands under its name with the
+  invalid bytes written as `\\xNN` (in `raw.landed_files`, `raw.quarantine` and `_source_file`).
 - Timestamps are ISO 8601 with an offset and are stored as UTC `timestamptz`. Unknown extra fields are
-  kept in the raw record (`_raw jsonb`) and otherwise ignored. Ids are strings.
+  kept in the raw record (`_raw jsonb`) and otherwise ignored; a number anywhere in a line must fit
+  PostgreSQL's `numeric` (at most 131072 digits before the decimal point and 16383 after it).
+- Ids are strings. Ids (fields named `...Id`) and the string fields of a stream key hold at most
+  {max_id} characters; a longer one is `bad_id`. Integer fields are PostgreSQL integers (at most
+  {int4_max}); `latencyMs` above that is `out_of_range`.
 - A line that breaks the contract goes to `raw.quarantine` with one reason code (below) and its exact
-  bytes; the rest of the file lands. For every file, lines = loaded + duplicates + quarantined. A second
-  line with the same key (below) is a re-delivery: counted as a duplicate and not loaded twice.
+  bytes; the rest of the file lands. For every file, lines = loaded + duplicates + quarantined.
+- A second line with the same key (below) and the same content is a re-delivery: counted as a
+  duplicate and not loaded twice (the first line wins). The same key with different content is a
+  conflict, not a re-delivery: the line goes to `raw.quarantine` as `conflicting_duplicate` with its
+  bytes and, in its message, the key and the landed record it conflicts with; it counts as quarantined
+  (and toward `bad_line_limit`), and the summary and ledger count conflicts apart. Content is compared
+  field by field: contract fields as stored (timestamps as instants, numbers as numbers), unknown extra
+  fields as JSON, so key order, whitespace, a timestamp's offset or `0.50` against `0.5` never make a
+  conflict. In the latest-state streams (`router_review_queue`, `sla_outcomes`) a newer state carries
+  a newer `updatedAt` / `evaluatedAt`, part of the key: a new record, never a conflict; a different
+  record under the same key (same timestamp) is a conflict.
 - A file whose share of quarantined lines exceeds `bad_line_limit` (default 5 %) lands what is valid,
   keeps its quarantine rows, and fails its landing task so a broken producer gets noticed.
+- One bad line or odd path never stops a landing run. A line PostgreSQL refuses although it passed the
+  checks is quarantined as `rejected_by_database` with PostgreSQL's message, and the file's other
+  lines land. A file that cannot be landed at all gets a failed ledger row (`failed_unreadable`,
+  `failed_rejected`; both retried by the next run) and the run goes on with the other files; the
+  summary and the exit code report it.
+- A failed landing stays failed: while a file's ledger status is a failure, every landing of its stream
+  and hour (a cleared Airflow task included) fails with the same message, and the daily run does not
+  count the hour as landed. It ends when the producer re-delivers (a file of that stream and hour lands
+  cleanly in a later landing run, under a new name) or an operator accepts it with
+  `routerloop ledger acknowledge PATH --reason ...` (who, when and why go to
+  `raw.ledger_acknowledgements`).
 
 ## Quarantine reason codes
 
-Checked in this order; the first rule a line breaks is its reason.
+Checked in this order; the first rule a line breaks is its reason. The last ones are found while
+landing, after a line passed every check.
 
 | code | meaning |
 |---|---|
@@ -38,8 +68,8 @@ Checked in this order; the first rule a line breaks is its reason.
 
 
 def render() -> str:
-    parts = [INTRO]
-    parts += [f"| `{code}` | {text} |\n" for code, text in contract.REASONS.items()]
+    parts = [INTRO.format(max_id=contract.MAX_ID_LENGTH, int4_max=f"{contract.INT4_MAX:,}")]
+    parts += [f"| `{code}` | {text} |\n" for code, text in contract.QUARANTINE_REASONS.items()]
     parts.append("\n## Streams\n")
     for stream in contract.STREAMS.values():
         parts.append(f"\n### `{stream.name}` → `raw.{stream.name}`\n\n")

@@ -43,11 +43,13 @@ def landing_progress(start: datetime, end: datetime, landing: Path | None = None
     """Whether the hourly landings of [start, end) are complete.
 
     Complete means: every hour of the window has at least one file in the ledger (the hourly DAG ran
-    for it and found data), and every file of the window in the landing zone has been processed (it is
-    in the ledger with a final status, loaded or failed; a failed file is the raw gate's business).
+    for it and found data), every file of the window in the landing zone has been processed (it is in
+    the ledger with a final status), and no hour holds a failed landing that was neither re-delivered
+    nor acknowledged (routerloop.landing.failures): a failed hour is not a landed hour.
     """
     from routerloop.contract import STREAMS
     from routerloop.landing import discover
+    from routerloop.landing.failures import open_failures
     from routerloop.warehouse.raw import LEDGER, LOADING
 
     hours = []
@@ -66,15 +68,18 @@ def landing_progress(start: datetime, end: datetime, landing: Path | None = None
             if exists
             else []
         )
+        failures = open_failures(conn, list(STREAMS), start, end) if exists else []
     done = {path for path, _, status in rows if status != LOADING}
     landed_hours = {partition_hour for _, partition_hour, _ in rows}
     files, _ = discover(Path(landing or settings().landing_dir), list(STREAMS), start, end)
     missing = [h for h in hours if h not in landed_hours]
     pending = sorted(f.relative for f in files if f.relative not in done)
     return {
-        "ready": not missing and not pending,
+        "ready": not missing and not pending and not failures,
         "missing_hours": [h.isoformat() for h in missing],
         "pending_files": pending,
+        "failed_hours": sorted({f.partition_hour.isoformat() for f in failures}),
+        "failed_files": [f.path for f in failures],
         "ledger_files": len(rows),
     }
 
@@ -90,6 +95,10 @@ def describe_progress(progress: dict) -> str:
         parts.append(f"{len(hours)} hours have no landed file yet ({shown})")
     if progress["pending_files"]:
         parts.append(f"{len(progress['pending_files'])} files in the landing zone are not landed yet")
+    if progress.get("failed_files"):
+        parts.append(f"{len(progress['failed_hours'])} hours hold failed landings ({', '.join(progress['failed_files'][:3])}"
+                     f"{' ...' if len(progress['failed_files']) > 3 else ''}): see raw.quarantine, then re-deliver "
+                     "or run `routerloop ledger acknowledge PATH --reason ...`")
     return "; ".join(parts)
 
 

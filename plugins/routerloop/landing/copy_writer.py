@@ -26,8 +26,10 @@ _COPY_PIECE = 128 * 1024  # what psycopg hands libpq at once
 _COPY_PENDING_PIECES = 128  # background COPY writer queue (x 128 KiB): bounds memory while PG catches up
 
 
-def prepare_connection(conn) -> None:
-    """Session setup of a landing connection: its staging table (temporary, emptied at each commit)."""
+def prepare_connection(conn, run_id: str = "") -> None:
+    """Session setup of a landing connection: its staging table (temporary, emptied at each commit), and
+    the landing run its ledger rows record (raw.landed_files.landing_run's default reads it)."""
+    conn.execute("select set_config('routerloop.landing_run', %s, false)", (run_id,))
     # Before the session touches any temporary table (PostgreSQL ignores it afterwards).
     conn.execute("select set_config('temp_buffers', %s, false)", (settings().land_temp_buffers,))
     conn.execute(

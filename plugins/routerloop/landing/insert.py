@@ -42,3 +42,12 @@ select
 from {STAGE_TABLE} as s{owner}
 """
     return _sql_cache[cache_key].format(partition=partition)
+
+
+def typed_probe_sql(stream_name: str) -> str:
+    """Computes the typed values of the staged lines %(first)s..%(last)s (careful landing: a value
+    PostgreSQL cannot cast fails here, inside the batch's savepoint, rather than in the insert)."""
+    stream = contract.STREAMS[stream_name]
+    values = ", ".join(typed_expression(stream_name, f) for f in stream.fields)
+    return (f"select md5(row({values})::text) from {STAGE_TABLE} as s "
+            "where s._line_number between %(first)s and %(last)s")

@@ -10,7 +10,8 @@
   `failed_bad_lines`, so the landing task fails and the broken producer is noticed. Landing it again
   is a no-op like any landed file; the raw gate keeps flagging its ledger row.
 - A file that cannot be read (corrupt gzip, I/O error) lands nothing, is recorded as
-  `failed_unreadable` and is retried by the next run.
+  `failed_unreadable` and is retried by the next run; so is a file the database refuses even line by
+  line (`failed_rejected`, see steps).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from routerloop.landing.reading import file_digest
 from routerloop.landing.results import SKIPPED, FileResult
 from routerloop.warehouse.raw import (
     FAILED_BAD_LINES,
+    FAILED_REJECTED,
     FAILED_UNREADABLE,
     LANDED_STATUSES,
     LEDGER,
@@ -87,14 +89,32 @@ def compare_with_landed(conn, file: LandingFile, previous: LandedRow) -> FileRes
     return FileResult.of(file, REFUSED_CHANGED, file_id=refused_id, message=message)
 
 
-def record_unreadable(conn, file: LandingFile, error: Exception) -> FileResult:
-    message = f"unreadable, nothing landed (retried by the next run): {error}"
+def _record_failure(conn, file: LandingFile, status: str, message: str) -> FileResult:
     try:
         size, sha256 = file_digest(file.path)
     except OSError:
         size, sha256 = 0, ""
-    file_id = _record(conn, file, FAILED_UNREADABLE, size, sha256, message)
-    return FileResult.of(file, FAILED_UNREADABLE, file_id=file_id, message=message)
+    file_id = _record(conn, file, status, size, sha256, message)
+    return FileResult.of(file, status, file_id=file_id, message=message)
+
+
+def record_unreadable(conn, file: LandingFile, error: Exception) -> FileResult:
+    return _record_failure(conn, file, FAILED_UNREADABLE,
+                           f"unreadable, nothing landed (retried by the next run): {error}")
+
+
+def database_message(error: Exception) -> str:
+    """PostgreSQL's message of an error (its SQLSTATE and primary text), kept short."""
+    sqlstate = getattr(error, "sqlstate", None)
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = text if len(text) <= 500 else text[:497] + "..."
+    return f"{sqlstate}: {text}" if sqlstate else text
+
+
+def record_rejected(conn, file: LandingFile, error: Exception) -> FileResult:
+    """A file the database refused even line by line: nothing landed, recorded, retried by the next run."""
+    return _record_failure(conn, file, FAILED_REJECTED, "refused by the database, nothing landed (retried by "
+                           f"the next run): {database_message(error)}")
 
 
 def open_row(conn, file: LandingFile) -> int:
@@ -131,7 +151,8 @@ def close_row(conn, result: FileResult, size: int, sha256: str) -> None:
     """Give the file's `loading` row its counts and final status (committed with the file's rows)."""
     conn.execute(
         f"update {LEDGER} set size = %s, sha256 = %s, lines = %s, loaded = %s, duplicates = %s, "
-        "quarantined = %s, finished_at = clock_timestamp(), status = %s, message = %s where file_id = %s",
-        (size, sha256, result.lines, result.loaded, result.duplicates, result.quarantined, result.status,
-         result.message, result.file_id),
+        "quarantined = %s, conflicts = %s, finished_at = clock_timestamp(), status = %s, message = %s "
+        "where file_id = %s",
+        (size, sha256, result.lines, result.loaded, result.duplicates, result.quarantined, result.conflicts,
+         result.status, result.message, result.file_id),
     )

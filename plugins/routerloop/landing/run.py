@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from routerloop.config import settings
 from routerloop.landing.copy_writer import prepare_connection
 from routerloop.landing.dedupe import Turn
 from routerloop.landing.discovery import LandingFile, discover
+from routerloop.landing.failures import open_failures
 from routerloop.landing.results import SKIPPED, FileResult, LandingResult
 from routerloop.landing.steps import land_file
 from routerloop.warehouse.migrations import migrate
@@ -64,7 +66,8 @@ def _partition_days(files: list[LandingFile]) -> dict[str, set[date]]:
         days.setdefault(file.stream, set()).add(file.partition_hour.date())
     for stream_days in days.values():
         newest = max(stream_days)
-        stream_days.update(newest + timedelta(days=i) for i in range(1, ahead + 1))
+        ahead_here = min(ahead, (date.max - newest).days)  # dt=9999-12-31 has no days ahead
+        stream_days.update(newest + timedelta(days=i) for i in range(1, ahead_here + 1))
     return days
 
 
@@ -97,18 +100,19 @@ class _Progress:
 
 def _land_all(conn, url: str, files: list[LandingFile], progress: _Progress) -> list[FileResult]:
     workers = max(1, min(settings().land_workers, len(files)))
+    run_id = str(uuid.uuid4())
     if workers == 1:
-        prepare_connection(conn)
+        prepare_connection(conn, run_id)
         results = []
         for file in files:
             results.append(land_file(conn, file))
             progress(results[-1])
         return results
-    return _land_in_parallel(url, files, progress, workers)
+    return _land_in_parallel(url, files, progress, workers, run_id)
 
 
 def _land_in_parallel(
-    url: str, files: list[LandingFile], progress: _Progress, workers: int
+    url: str, files: list[LandingFile], progress: _Progress, workers: int, run_id: str
 ) -> list[FileResult]:
     turns: list[Turn] = []
     last_of_stream: dict[str, Turn] = {}
@@ -126,7 +130,7 @@ def _land_in_parallel(
             local.conn = db.connect(url, autocommit=True)
             with connections_lock:
                 connections.append(local.conn)
-            prepare_connection(local.conn)
+            prepare_connection(local.conn, run_id)
         result = land_file(local.conn, files[index], turns[index])
         progress(result)
         return result
@@ -156,8 +160,10 @@ def land(
 ) -> LandingResult:
     """Land every partition of `streams` (default: all) whose hour lies in [start, end) into schema raw.
 
-    `ok` is False when a file exceeded the bad-line limit, changed after landing, or could not be
-    read; everything else that could land has landed. Database errors (and anything unexpected)
+    `ok` is False while a file of the window is failed in the ledger (it exceeded the bad-line limit,
+    changed after landing, could not be read or was refused by the database, in this run or an
+    earlier one) and was neither re-delivered nor acknowledged (routerloop.landing.failures);
+    everything else that could land has landed. Database errors (and anything unexpected)
     raise: the file in progress rolls back whole.
     """
     landing = Path(landing)
@@ -179,7 +185,8 @@ def land(
         for stream, days in _partition_days(files).items():
             ensure_partitions(conn, stream, days)
         results = _land_all(conn, url, files, report)
-    return LandingResult.of(results, ignored)
+        failures = open_failures(conn, names, start, end)
+    return LandingResult.of(results, ignored, failures)
 
 
 def land_or_raise(*args, **kwargs) -> LandingResult:

@@ -30,11 +30,17 @@ _NUMERIC_MAX_WEIGHT_DIGITS = 131_072  # jsonb numbers: digits before the decimal
 _NUMERIC_MAX_SCALE = 16_383  # ... and after it
 _TIMESTAMP = Annotated[datetime, msgspec.Meta(tz=True)]
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-_PLAIN_ZERO = re.compile(rb"-?0+(?:\.0*)?(?:[eE][+-]?[0-9]+)?")
+# A zero numeric stores: a display scale (fraction digits minus the exponent) of at most 16383.
+_PLAIN_ZERO = re.compile(rb"-?0+(?:\.0{0,1000})?(?:[eE][+-]?[0-9]{1,4})?")
 
 
 def _is_id(field: contract.Field) -> bool:
     return field.kind == "string" and field.required and (bool(field.prefix) or field.name.endswith("Id"))
+
+
+def _is_bounded(field: contract.Field, stream: contract.Stream) -> bool:
+    """Ids and key strings: at most contract.MAX_ID_LENGTH characters (a key must fit an index row)."""
+    return field.kind == "string" and (field.name.endswith("Id") or field.name in stream.key)
 
 
 def _integer_bounds(field: contract.Field) -> tuple[int, int]:
@@ -43,13 +49,15 @@ def _integer_bounds(field: contract.Field) -> tuple[int, int]:
     return low, high
 
 
-def _fast_type(field: contract.Field):
+def _fast_type(field: contract.Field, stream: contract.Stream):
     """The msgspec type that accepts exactly the valid values of a field (null aside)."""
     kind = field.kind
     if kind == "string":
+        longest = {"max_length": contract.MAX_ID_LENGTH} if _is_bounded(field, stream) else {}
         if field.prefix:  # the prefix itself is checked by Validator.accepts_decoded (faster than a pattern)
-            return Annotated[str, msgspec.Meta(min_length=len(field.prefix) + 1)]
-        return Annotated[str, msgspec.Meta(min_length=1)] if _is_id(field) else str
+            return Annotated[str, msgspec.Meta(min_length=len(field.prefix) + 1, **longest)]
+        shortest = {"min_length": 1} if _is_id(field) else {}
+        return Annotated[str, msgspec.Meta(**shortest, **longest)] if shortest or longest else str
     if kind == "timestamp":
         return _TIMESTAMP
     if kind == "enum":
@@ -70,14 +78,17 @@ def _fast_type(field: contract.Field):
 class _NonDouble(float):
     """A JSON number that is not a finite, non-underflowing double (inf or a nonzero rounding to 0)."""
 
-    literal: str
+    literal: str  # for messages (shortened)
+    full_literal: str
 
 
 def _parse_float(literal: str) -> float:
     value = float(literal)
-    if math.isinf(value) or (value == 0.0 and not _PLAIN_ZERO.fullmatch(literal.encode())):
+    if (math.isinf(value) or (value == 0.0 and not _PLAIN_ZERO.fullmatch(literal.encode()))
+            or ((len(literal) > 30 or "e" in literal or "E" in literal) and not _numeric_storable(literal))):
         marked = _NonDouble(value)
-        marked.literal = literal
+        marked.literal = literal if len(literal) <= 40 else f"{literal[:20]}... ({len(literal):,} characters)"
+        marked.full_literal = literal
         return marked
     return value
 
@@ -85,13 +96,27 @@ def _parse_float(literal: str) -> float:
 class _HugeInt(int):
     """An integer literal too long for Python's int(); far beyond any column."""
 
-    literal: str
+    literal: str  # for messages (shortened)
+    full_literal: str
+
+
+def _numeric_storable(literal: str) -> bool:
+    """Whether PostgreSQL's numeric (jsonb numbers) holds the literal: at most 131072 digits before the
+    decimal point and a display scale (digits after it, exponent applied, trailing zeros kept) of 16383."""
+    try:
+        decimal = Decimal(literal)
+    except InvalidOperation:
+        return False
+    sign, digits, exponent = decimal.as_tuple()
+    whole_digits = len(digits) + exponent if any(digits) else 0
+    return whole_digits <= _NUMERIC_MAX_WEIGHT_DIGITS and -exponent <= _NUMERIC_MAX_SCALE
 
 
 def _parse_int(literal: str) -> int:
     if len(literal) > 4000:  # Python refuses int() of more than 4300 digits
         marked = _HugeInt(0)
-        marked.literal = literal[:20] + "..."
+        marked.literal = f"{literal[:20]}... ({len(literal):,} digits)"
+        marked.full_literal = literal
         return marked
     return int(literal)
 
@@ -102,15 +127,9 @@ def _reject_constant(name: str):
 
 def _jsonb_cannot_store(number) -> bool:
     """True for a number jsonb (PostgreSQL numeric) refuses."""
-    if isinstance(number, _HugeInt):
-        return False  # ~4000+ digits: numeric holds 131072
-    if not isinstance(number, _NonDouble):
+    if not isinstance(number, _NonDouble | _HugeInt):
         return False
-    try:
-        decimal = Decimal(number.literal)
-    except InvalidOperation:
-        return True
-    return decimal.adjusted() >= _NUMERIC_MAX_WEIGHT_DIGITS or -decimal.as_tuple().exponent > _NUMERIC_MAX_SCALE
+    return not _numeric_storable(number.full_literal)
 
 
 def _walk(value, path: str = "") -> Iterator[tuple[str, object]]:
@@ -205,7 +224,7 @@ class Validator:
     def __init__(self, stream: contract.Stream):
         self.stream = stream
         struct_fields = [
-            (f.name, _fast_type(f)) if f.required else (f.name, _fast_type(f) | None, None)
+            (f.name, _fast_type(f, stream)) if f.required else (f.name, _fast_type(f, stream) | None, None)
             for f in stream.fields
         ]
         line_struct = msgspec.defstruct(
@@ -219,6 +238,7 @@ class Validator:
         self._numbers = [(name, re.compile(rb'"' + name.encode() + rb'"\s*:\s*(-?[0-9][0-9.eE+-]*)'))
                          for name in numbers]
         self._ids = [f for f in stream.fields if _is_id(f)]
+        self._bounded = [f for f in stream.fields if _is_bounded(f, stream)]
         self._prefixes = [(f.name, f.prefix) for f in stream.fields if f.prefix]
 
     def accepts_decoded(self, record, line: bytes) -> bool:
@@ -298,6 +318,11 @@ class Validator:
                 return "bad_id", f"{f.name} is empty"
             if f.prefix and (not value.startswith(f.prefix) or len(value) == len(f.prefix)):
                 return "bad_id", f"{f.name} = {_short(value)} does not start with {f.prefix!r} followed by an id"
+        for f in self._bounded:
+            value = record.get(f.name)
+            if isinstance(value, str) and len(value) > contract.MAX_ID_LENGTH:
+                return "bad_id", (f"{f.name} has {len(value):,} characters, more than the maximum "
+                                  f"{contract.MAX_ID_LENGTH}: {_short(value)}")
         for path, value in _walk(record):
             if isinstance(value, str) and (bad := _BAD_TEXT.search(value)):
                 what = "NUL (\\u0000)" if bad.group() == "\x00" else "an unpaired surrogate"

@@ -196,6 +196,32 @@ alter table router.publish_log add constraint publish_log_action_check
 comment on table router.publish_log is
     'Every publish, rollback and recorded older version: which version replaced which (none for recorded).';
 """),
+    Migration(9, "landing: rejected lines and files, conflicting duplicates, acknowledged failures", """
+alter table raw.landed_files drop constraint if exists landed_files_status_check;
+alter table raw.landed_files add constraint landed_files_status_check check (status in (
+    'loading', 'loaded', 'failed_bad_lines', 'failed_unreadable', 'refused_changed', 'failed_rejected'
+));
+alter table raw.quarantine drop constraint if exists quarantine_reason_check;
+alter table raw.quarantine add constraint quarantine_reason_check check (reason in (
+    'not_utf8', 'invalid_json', 'truncated_line', 'missing_field', 'wrong_type', 'bad_enum',
+    'out_of_range', 'bad_timestamp', 'bad_id', 'invalid_text', 'conflicting_duplicate', 'rejected_by_database'
+));
+alter table raw.landed_files add column if not exists conflicts integer not null default 0;
+-- Which landing run wrote the row (routerloop.landing sets the session variable): a file landing in a
+-- later run than a failure of its stream and hour re-delivers it.
+alter table raw.landed_files add column if not exists landing_run text
+    default nullif(current_setting('routerloop.landing_run', true), '');
+comment on column raw.landed_files.conflicts is
+    'Lines quarantined as conflicting_duplicate (counted in quarantined too).';
+create table if not exists raw.ledger_acknowledgements (
+    file_id bigint primary key references raw.landed_files (file_id),
+    acknowledged_by text not null,
+    acknowledged_at timestamptz not null default clock_timestamp(),
+    reason text not null check (reason <> '')
+);
+comment on table raw.ledger_acknowledgements is 'A failed landing an operator accepted (routerloop ledger
+acknowledge): who, when and why. Its hour no longer fails the hourly landing task.';
+"""),
 )
 
 

@@ -26,6 +26,7 @@ from routerloop.warehouse import locks
 SCHEMA = "raw"
 LEDGER = "raw.landed_files"
 QUARANTINE = "raw.quarantine"
+ACKNOWLEDGEMENTS = "raw.ledger_acknowledgements"
 
 # Ledger statuses. `loading` exists only inside a landing transaction.
 LOADING = "loading"
@@ -33,7 +34,9 @@ LOADED = "loaded"
 FAILED_BAD_LINES = "failed_bad_lines"
 FAILED_UNREADABLE = "failed_unreadable"
 REFUSED_CHANGED = "refused_changed"
-LEDGER_STATUSES = (LOADING, LOADED, FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED)
+# The database refused the file even line by line (or its path): nothing landed, retried by the next run.
+FAILED_REJECTED = "failed_rejected"
+LEDGER_STATUSES = (LOADING, LOADED, FAILED_BAD_LINES, FAILED_UNREADABLE, REFUSED_CHANGED, FAILED_REJECTED)
 # A path with a row in one of these statuses has landed (or is landing right now): never again.
 LANDED_STATUSES = (LOADING, LOADED, FAILED_BAD_LINES)
 
@@ -122,10 +125,11 @@ def stream_tables_ddl(stream: contract.Stream, existing_columns: set[str]) -> li
 
 
 def partition_ddl(stream: str, day: date) -> str:
+    # The day after 9999-12-31 is beyond Python's dates, not PostgreSQL's.
+    next_day = "10000-01-01" if day == date.max else (day + timedelta(days=1)).isoformat()
     return (
         f"create table if not exists raw.{partition_name(stream, day)} partition of raw.{stream} "
-        f"for values from ('{day.isoformat()} 00:00:00+00') "
-        f"to ('{(day + timedelta(days=1)).isoformat()} 00:00:00+00')"
+        f"for values from ('{day.isoformat()} 00:00:00+00') to ('{next_day} 00:00:00+00')"
     )
 
 
