@@ -60,6 +60,22 @@ def test_build_help_says_the_interval_reaches_dbt_in_environment_variables():
     assert "var `start`" not in build.format_help()
 
 
+def test_generate_refuses_to_write_over_its_files_unless_told_to(tmp_path, capsys):
+    assert "--overwrite" in _subparsers()["generate"].format_help()
+    argv = ["generate", "--out", str(tmp_path), "--hours", "2", "--decisions-per-hour", "5", "--quiet"]
+    assert cli.main(argv) == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*.jsonl")}
+    capsys.readouterr()
+
+    assert cli.main([*argv, "--seed", "8"]) == 1
+    error = capsys.readouterr().err
+    assert "FileExistsError" in error and "part-0000.jsonl" in error and "--overwrite" in error
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.jsonl")} == before
+
+    assert cli.main([*argv, "--seed", "8", "--overwrite"]) == 0
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*.jsonl")} != before
+
+
 @pytest.mark.parametrize("argv", [["db", "status"], ["land", "--help"]])
 def test_commands_print_no_runtime_dir_warning(argv, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"XDG_RUNTIME_DIR", "ROUTERLOOP_DATABASE_URL"}}

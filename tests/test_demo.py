@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from routerloop import db
 from routerloop.config import reload_settings
-from routerloop.demo import run_demo
+from routerloop.demo import DEMO_START, generate_telemetry, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -57,3 +58,20 @@ def test_demo_runs_the_loop_and_prints_the_exported_version_and_the_report(datab
         assert current == [(version.group(1),)]
     finally:
         db.drop_database(database_url, name)
+
+
+def test_the_demo_reuses_its_generation_and_otherwise_replaces_only_its_own_files(tmp_path, capsys):
+    from routerloop.simulation import generate
+
+    landing = tmp_path / "landing"
+    generate_telemetry(landing, hours=3, seed=1, decisions_per_hour=5)
+    demo_files = {p: p.read_bytes() for p in landing.rglob("*.jsonl")}
+    generate_telemetry(landing, hours=3, seed=1, decisions_per_hour=5)
+    assert "reusing it" in capsys.readouterr().out
+
+    generate(out=landing, start=DEMO_START + timedelta(days=7), hours=2, seed=1, decisions_per_hour=5)
+    later_files = {p: p.read_bytes() for p in landing.rglob("*.jsonl") if p not in demo_files}
+    assert later_files
+    generate_telemetry(landing, hours=3, seed=1, decisions_per_hour=5)  # the manifest is the later run's now
+    assert "replacing the files of an earlier generation" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in landing.rglob("*.jsonl")} == demo_files | later_files

@@ -28,6 +28,7 @@ from routerloop.simulation import (
     generate,
     load_reference,
 )
+from routerloop.simulation.sampling import IdMinter
 from routerloop.simulation.streams import STREAM_NAMES
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -280,13 +281,89 @@ def test_bad_rate_injects_every_kind_of_violation_and_an_empty_file(bad_zone):
     assert empty_on_disk == sorted(empty)
 
 
-def test_generating_again_into_the_same_folder_leaves_no_stale_files(tmp_path):
+def test_generating_over_existing_files_refuses_and_changes_nothing(tmp_path):
     generate(out=tmp_path, start=START, hours=6, seed=1, decisions_per_hour=20, bad_rate=0.1)
-    manifest = generate(out=tmp_path, start=START, hours=3, seed=1, decisions_per_hour=20)
-    hours = {p.parent.name for p in tmp_path.glob("*/dt=*/hr=*/*.jsonl")}
-    assert hours == {"hr=00", "hr=01", "hr=02"}
-    assert sum(s["files"] for s in manifest["streams"].values()) == len(list(tmp_path.rglob("*.jsonl")))
+    before = _all_files(tmp_path)
+    with pytest.raises(FileExistsError, match=r"router_decisions/dt=2026-11-01/hr=05/part-0000\.jsonl and 5 more.*--overwrite"):
+        generate(out=tmp_path, start=START + timedelta(hours=5), hours=3, seed=2, decisions_per_hour=20)
+    assert _all_files(tmp_path) == before
+
+
+def test_overwrite_replaces_only_the_files_the_run_writes(tmp_path):
+    generate(out=tmp_path, start=START, hours=6, seed=1, decisions_per_hour=20, bad_rate=0.1)
+    foreign = tmp_path / "router_decisions" / "dt=2026-11-01" / "hr=01" / "part-0007.jsonl"
+    foreign.write_bytes(b"written by someone else\n")
+    before = _all_files(tmp_path)
+    manifest = generate(out=tmp_path, start=START, hours=3, seed=2, decisions_per_hour=20, overwrite=True)
+    after = _all_files(tmp_path)
+
+    assert before.keys() <= after.keys()  # nothing deleted, not even the first run's hours 3 to 5
+    assert after[foreign.relative_to(tmp_path).as_posix()] == b"written by someone else\n"
+    replaced = {path for path in after if after[path] != before.get(path)}
+    written_hours = {f"hr={hour:02d}" for hour in range(3)}
+    assert replaced - {MANIFEST_NAME} and all(path.split("/")[2] in written_hours for path in replaced - {MANIFEST_NAME})
+    assert len(replaced - {MANIFEST_NAME}) == sum(s["files"] for s in manifest["streams"].values())
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+# Ids minted by the generator (the others name reference data: teams, agents, customers, channels...).
+MINTED_ID_FIELDS = ("decisionId", "conversationId", "threadId", "inputMessageId", "outcomeMessageId", "ticketId",
+                    "feedbackId", "linkedDecisionId", "feedbackMessageId", "reviewId", "outcomeId", "ratingId")
+
+
+def _minted_ids(root: Path, start: datetime, hours: int) -> set[str]:
+    ids = set()
+    zone = read_zone(root)
+    for stream in STREAMS:
+        for relative, raw, reason in zone[stream]:
+            day = datetime.strptime(relative.split("/")[1], "dt=%Y-%m-%d").replace(tzinfo=UTC)
+            if reason is None and start <= day < start + timedelta(hours=hours):
+                record = json.loads(raw)
+                ids.update(record[name] for name in MINTED_ID_FIELDS if record.get(name))
+    return ids
+
+
+@pytest.fixture(scope="module")
+def two_weeks(tmp_path_factory) -> Path:
+    """Two consecutive weeks of one seed, generated one after the other into the same folder."""
+    out = tmp_path_factory.mktemp("two_weeks")
+    for week in range(2):
+        generate(out=out, start=START + timedelta(days=7 * week), hours=168, seed=7, decisions_per_hour=6)
+    return out
+
+
+def test_consecutive_weeks_of_a_seed_share_no_id(two_weeks):
+    first = _minted_ids(two_weeks, START, 168)
+    second = _minted_ids(two_weeks, START + timedelta(days=7), 168)
+    assert len(first) > 168 * 6 * 3 and len(second) > 168 * 6 * 3
+    assert first & second == set()
+
+
+def test_a_later_week_lands_after_the_first_with_no_duplicates(two_weeks, own_database):
+    from routerloop.landing import land
+
+    week = timedelta(days=7)
+    first = land(two_weeks, start=START, end=START + week, url=own_database)
+    second = land(two_weeks, start=START + week, end=START + 2 * week, url=own_database)
+    assert first.totals.by_stream["router_decisions"].loaded == 168 * 6
+    for stream in STREAMS:
+        got = second.totals.by_stream[stream]
+        assert got.loaded > 0 and got.duplicates == 0, (stream, got)
+
+
+def test_ids_depend_on_the_hour_they_are_minted_in_and_the_run_start():
+    def mint(first_hour: int, hour: int) -> list[str]:
+        ids = IdMinter(seed=7)
+        ids.enter_hour(first_hour)
+        ids.enter_hour(hour)
+        return [ids.next("rd_") for _ in range(3)]
+
+    assert mint(100, 103) == mint(100, 103)  # the same run replayed
+    assert len(set(mint(100, 103)) | set(mint(100, 104)) | set(mint(101, 103))) == 9
+    ids = IdMinter(seed=7)
+    ids.enter_hour(5)
+    with pytest.raises(ValueError, match="time order"):
+        ids.enter_hour(4)
 
 
 @pytest.mark.parametrize(

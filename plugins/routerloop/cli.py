@@ -97,13 +97,21 @@ def cmd_db(args) -> int:
 
 
 def add_generate(sub) -> None:
-    p = sub.add_parser("generate", help="write simulated telemetry in the contract's landing layout")
+    p = sub.add_parser(
+        "generate", help="write simulated telemetry in the contract's landing layout",
+        description="Write simulated telemetry into a landing zone. Files already there are never deleted, so "
+                    "later hours can be generated next to earlier ones; if a file this run would write exists, "
+                    "it refuses unless --overwrite. Ids of a seed are unique across runs over other hours.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="landing root to write <stream>/dt=YYYY-MM-DD/hr=HH/ partitions into (created if missing)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files of this run's partitions that already exist (others are kept); "
+                        "without it, such files make the command fail")
     _time_option(p, "--start", "first hour generated (default: %(default)s)", default="2026-11-01T00:00Z")
     p.add_argument("--hours", type=int, default=168, metavar="N", help="number of hours generated (default: %(default)s)")
     p.add_argument("--seed", type=int, default=7, metavar="N",
-                   help="random seed: the same seed and options write the same files (default: %(default)s)")
+                   help="random seed: the same seed and options write the same files; other hours get other "
+                        "ids (default: %(default)s)")
     p.add_argument("--decisions-per-hour", type=int, default=2000, metavar="N",
                    help="router decisions per hour; the other streams follow from them (default: %(default)s)")
     p.add_argument("--bad-rate", type=float, default=0.0, metavar="SHARE",
@@ -123,6 +131,7 @@ def cmd_generate(args) -> int:
         decisions_per_hour=args.decisions_per_hour,
         bad_rate=args.bad_rate,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     _print_json(summary)
     return 0

@@ -31,13 +31,12 @@ def _step(title: str):
 def _generated_already(landing, hours: int, seed: int, decisions_per_hour: int) -> bool:
     try:
         manifest = json.loads((landing / "_generator_manifest.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        start = datetime.fromisoformat(manifest["start"].replace("Z", "+00:00"))
+    except (FileNotFoundError, KeyError, ValueError):  # JSONDecodeError is a ValueError
         return False
-    return (manifest.get("hours"), manifest.get("seed"), manifest.get("decisions_per_hour")) == (
-        hours,
-        seed,
-        decisions_per_hour,
-    )
+    # The manifest describes the latest run into `landing`; a later one (other hours) means regenerating.
+    settings_used = (start, manifest.get("hours"), manifest.get("seed"), manifest.get("decisions_per_hour"))
+    return settings_used == (DEMO_START, hours, seed, decisions_per_hour) and manifest.get("bad_rate") == 0.0
 
 
 def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> int:
@@ -66,9 +65,16 @@ def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) 
     with _step(f"generate {hours} hours of telemetry into {landing}"):
         if _generated_already(landing, hours, seed, decisions_per_hour):
             print("    already generated with these settings; reusing it")
-        else:
-            generate(out=landing, start=DEMO_START, hours=hours, seed=seed,
-                     decisions_per_hour=decisions_per_hour, progress=True)
+            return
+        arguments = dict(out=landing, start=DEMO_START, hours=hours, seed=seed,
+                         decisions_per_hour=decisions_per_hour, progress=True)
+        try:
+            generate(**arguments)
+        except FileExistsError:
+            # The demo's own landing zone, from an interrupted run or other settings: its files are
+            # replaced (the generation is deterministic), files it does not write are kept.
+            print("    replacing the files of an earlier generation in these hours (other files are kept)")
+            generate(**arguments, overwrite=True)
 
 
 def land_telemetry(landing, window_end: datetime) -> dict:

@@ -16,7 +16,7 @@ from routerloop.simulation.writer import (
     MANIFEST_NAME,
     Outbox,
     PartitionWriter,
-    clear_previous_output,
+    refuse_to_overwrite,
     write_file,
 )
 
@@ -31,6 +31,7 @@ def generate(
     progress: bool = False,
     *,
     parameters: SimulationParameters | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Write `hours` hours of the six streams from `start` (a whole UTC hour) under `out`.
 
@@ -39,17 +40,22 @@ def generate(
     pass the contract, re-deliveries included); `injected[s]` = bad lines per REASONS code (codes that
     did not occur are left out); `duplicates[s]` = re-delivered lines (landing keeps valid - duplicates
     rows); `empty_files` = the empty files, relative to `out`.
+
+    Files already under `out` are never deleted, so later hours can be generated next to earlier ones.
+    A run refuses (FileExistsError) when a file it would write already exists, unless `overwrite`: then
+    it replaces just those files. The manifest describes the latest run and is always replaced.
+    Ids are unique for a seed across runs over other hours (see `IdMinter`).
     """
     start = _checked(start, hours, decisions_per_hour, bad_rate)
     params = parameters or PARAMETERS
     reference = load_reference()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    clear_previous_output(out)
-
     start_ms = to_ms(start)
     faults = FaultInjector(bad_rate, seed, params.recent_lines_kept, empty_hour=hours // 2)
     writer = PartitionWriter(out, faults)
+    if not overwrite:
+        refuse_to_overwrite(out, writer.targets(start, hours))
+    out.mkdir(parents=True, exist_ok=True)
     outbox = Outbox(writer, end_ms=start_ms + hours * HOUR_MS)
     world = World(reference, params, seed, outbox)
     for hour_index in range(hours):

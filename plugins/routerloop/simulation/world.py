@@ -182,6 +182,7 @@ class World:
     def decide(self, at_ms: int) -> Decision:
         """One decision at `at_ms`, written at once, with everything that follows from it scheduled."""
         rng, p, ids = self.rng, self.p, self.ids
+        ids.enter_hour(at_ms // HOUR_MS)
         day = self.calendar.day_of(at_ms)
         channel, conversation, thread = self.conversations.thread_at(at_ms)
         true_tier = self.tiers.pick(rng)

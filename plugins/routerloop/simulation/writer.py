@@ -4,14 +4,15 @@ Every record is written into the partition of the hour in which it happens
 (`<out>/<stream>/dt=YYYY-MM-DD/hr=HH/part-0000.jsonl`). Events later than their decision wait in a
 heap keyed by time and are flushed hour by hour, so memory is bounded by the longest delay (a few
 days of pending events), not by the number of hours generated. Events after the generated range are
-not written.
+not written. Nothing is ever deleted: `refuse_to_overwrite` guards the files a run would replace.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from routerloop.files import write_atomically
@@ -37,10 +38,19 @@ class PartitionWriter:
     def add(self, stream: int, line: bytes) -> None:
         self.faults.add(self.buffers[stream], stream, line)
 
+    def targets(self, start: datetime, hours: int) -> Iterator[str]:
+        """Every file a run of `hours` hours from `start` may write (a partition without lines gets none)."""
+        for hour_index in range(hours):
+            partition = _partition(start + timedelta(hours=hour_index))
+            names = (FILE_NAME, EMPTY_FILE_NAME) if self.faults.wants_empty_file(hour_index) else (FILE_NAME,)
+            for stream in STREAM_NAMES:
+                for name in names:
+                    yield os.path.join(self.out, stream, partition, name)
+
     def flush(self, hour_index: int, hour: datetime) -> None:
         """Write the lines collected for `hour`, the `hour_index`-th hour of the run."""
         # Plain string paths: pathlib would intern every partition name, a table that only grows.
-        partition = f"dt={hour:%Y-%m-%d}/hr={hour:%H}"
+        partition = _partition(hour)
         for stream, name in enumerate(STREAM_NAMES):
             folder = os.path.join(self.out, name, partition)
             buffer = self.buffers[stream]
@@ -95,12 +105,16 @@ def write_file(folder: str | Path, name: str, data: bytes) -> None:
     write_atomically(Path(folder, name), data, durable=False)
 
 
-def clear_previous_output(out: Path) -> int:
-    """Remove files an earlier run of the generator wrote (only its own file names), so none go stale."""
-    removed = 0
-    for name in STREAM_NAMES:
-        for pattern in ("dt=*/hr=*/part-*.jsonl", "dt=*/hr=*/.part-*.jsonl.*tmp"):
-            for path in sorted((out / name).glob(pattern)):
-                path.unlink()
-                removed += 1
-    return removed
+def refuse_to_overwrite(out: Path, targets: Iterable[str]) -> None:
+    """Raise FileExistsError, naming one, when any of `targets` already exists."""
+    existing = [path for path in targets if os.path.lexists(path)]
+    if existing:
+        raise FileExistsError(
+            f"{existing[0]} and {len(existing) - 1} more of the files this run would write already exist "
+            f"under {out}; refusing to write over them. Choose another folder, or pass overwrite=True "
+            "(routerloop generate --overwrite) to replace those files (no other file is deleted)"
+        )
+
+
+def _partition(hour: datetime) -> str:
+    return f"dt={hour:%Y-%m-%d}/hr={hour:%H}"
