@@ -238,6 +238,7 @@ def test_outcome_histories_to_weights(udf_conn, histories, gaps):
     params = configured_params()
     window, half_life = int(dbt_var("weights_window_days")), float(dbt_var("weights_half_life_days"))
     m, alpha = float(dbt_var("weights_prior_pseudo_count")), float(dbt_var("weights_alpha"))
+    points_of = {outcome: float(p) for outcome, p in dbt_var("sla_points").items()}
     length = max(len(h) for h in histories) + sum(gaps)
     teams = []
     for history in histories:  # gaps of silent days inside every team's history, then padding
@@ -254,7 +255,8 @@ def test_outcome_histories_to_weights(udf_conn, histories, gaps):
                 attained, warn, breach = days[day - age]
                 w = weights.decay_weight(age, half_life)
                 weight_sum += w * (attained + warn + breach)
-                points += w * (attained + 0.5 * warn)
+                points += w * (attained * points_of["attained"] + warn * points_of["warn"]
+                               + breach * points_of["breach"])
                 count += attained + warn + breach
             sums.append((points, weight_sum, int(count)))
         total = sum(s[1] for s in sums)
@@ -372,7 +374,7 @@ def recompute_scores(url: str, overrides: dict | None = None) -> pd.DataFrame:
     latest = sla.sort_values(["ticket_id", "evaluated_at", "sla_policy"], ascending=[True, False, True])
     ticket_tier = latest.drop_duplicates("ticket_id").set_index("ticket_id")["tier"]
     csat = csat.assign(tier=csat["ticket_id"].map(ticket_tier)).dropna(subset=["tier"])
-    sla["points"] = sla["outcome"].map({"attained": 1.0, "warn": 0.5, "breach": 0.0})
+    sla["points"] = sla["outcome"].map({outcome: float(p) for outcome, p in dbt_var("sla_points").items()})
     csat["satisfied"] = (csat["rating"] >= satisfied_min).astype(float)
     first = min(sla["evaluated_date"].min(), csat["submitted_date"].min())
     last = max(sla["evaluated_date"].max(), csat["submitted_date"].max())
