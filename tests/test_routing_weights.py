@@ -35,7 +35,10 @@ from routerloop.weights import WeightParams
 REL_TOL = 1e-12  # the SQL and the Python step do the same IEEE operations in the same order
 FAILED = {"error", "fail", "runtime error"}
 TIERS = ("T1", "T2", "T3", "T4")
-WEIGHT_MODELS = ["int_team_tier_performance_scored", "routing_weights", "weight_adjustment_log"]
+# The keys model holds the strategies of var weight_strategies: rebuilt with the weights when the var changes.
+WEIGHT_MODELS = [
+    "int_routing_weight_keys_enumerated", "int_team_tier_performance_scored", "routing_weights", "weight_adjustment_log"
+]
 
 # --------------------------------------------------------------------------- the step, SQL and Python
 
