@@ -54,6 +54,14 @@ def warehouse(database_url, tmp_path_factory):
             )
             for team in TEAMS:
                 conn.execute("insert into reference.teams values (%s, %s, '2026-01-01', null)", (team, team))
+            # The keys the weights gate expects (the dbt model int_routing_weight_keys_enumerated), by hand.
+            conn.execute(f"create schema intermediate; create table {gates.WEIGHT_KEYS_RELATION} (strategy text,"
+                         " team_id text, tier text)")
+            conn.execute(
+                f"insert into {gates.WEIGHT_KEYS_RELATION}"
+                " select * from unnest(%s::text[]) as s, unnest(%s::text[]) as t, unnest(%s::text[]) as r",
+                (STRATEGIES, TEAMS, list(TIERS)),
+            )
         try:
             yield url, out / "exports" / "routing_weights"
         finally:

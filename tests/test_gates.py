@@ -276,6 +276,28 @@ def marts_url(database_url, report_dir):
             );
             """
         )
+        # The dbt models that tell the gates which rows to expect, hand-made like the marts: the keys
+        # of the teams that have weights, and the windows of the enabled experiments.
+        conn.execute(
+            f"""
+            create schema intermediate;
+            create table {gates.WEIGHT_KEYS_RELATION} (strategy text, team_id text, tier text);
+            create view {gates.EXPERIMENT_WINDOWS_RELATION} as
+                select
+                    experiment_id,
+                    (min(starts_at) at time zone 'UTC')::date as first_date,
+                    ((min(ends_at) - interval '1 microsecond') at time zone 'UTC')::date
+                    + {int(dbt_var("ab_settle_days"))} as last_date
+                from reference.experiments
+                where enabled
+                group by experiment_id;
+            """
+        )
+        conn.execute(
+            f"insert into {gates.WEIGHT_KEYS_RELATION}"
+            " select * from unnest(%s::text[]) as s, unnest(%s::text[]) as t, unnest(%s::text[]) as r",
+            (STRATEGIES, TEAMS, list(TIERS)),
+        )
     yield url
     db.drop_database(database_url, name)
 

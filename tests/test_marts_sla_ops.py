@@ -332,6 +332,36 @@ def test_rolling_sla_csat_marts_match_independent_recomputation(three_week_wareh
         assert_frames_match(actual, expected, keys)
 
 
+def test_dbt_docs_are_database_comments(three_week_url):
+    """persist_docs: a BI tool reading the warehouse sees the dbt descriptions as comments (pg_description),
+    on contracted incremental tables as on views."""
+    documented = {
+        # relation: (start of its description, a column, that column's description)
+        "marts.team_sla_csat_rolling": (
+            "SLA attainment, resolution time and CSAT per team", "as_of_date", "Last UTC date of the window."
+        ),
+        "intermediate.int_routing_weight_keys_enumerated": (
+            "The keys of a day of marts.routing_weights", "strategy", "Weight strategy, a key of var weight_strategies."
+        ),
+    }
+    with db.connect(three_week_url) as conn:
+        for relation, (table_text, column, column_text) in documented.items():
+            comments = dict(
+                conn.execute(
+                    """
+                    select coalesce(attribute.attname, ''), description.description
+                    from pg_description as description
+                    left join pg_attribute as attribute
+                        on attribute.attrelid = description.objoid and attribute.attnum = description.objsubid
+                    where description.objoid = %s::regclass and description.classoid = 'pg_class'::regclass
+                    """,
+                    (relation,),
+                ).fetchall()
+            )
+            assert comments.get("", "").startswith(table_text), relation
+            assert comments.get(column) == column_text, relation
+
+
 def test_decision_performance_matches_independent_recomputation(three_week_warehouse, three_week_url):
     keys = ["decision_date", "rule_version", "channel_id"]
     expected = expected_decision_performance(three_week_warehouse)

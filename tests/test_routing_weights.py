@@ -34,7 +34,10 @@ from routerloop.config import dbt_var
 REL_TOL = 1e-12  # the SQL and the Python step do the same IEEE operations in the same order
 FAILED = {"error", "fail", "runtime error"}
 TIERS = ("T1", "T2", "T3", "T4")
-WEIGHT_MODELS = ["int_team_tier_performance_scored", "routing_weights", "weight_adjustment_log"]
+# The keys model holds the strategies of var weight_strategies: rebuilt with the weights when the var changes.
+WEIGHT_MODELS = [
+    "int_routing_weight_keys_enumerated", "int_team_tier_performance_scored", "routing_weights", "weight_adjustment_log"
+]
 
 # --------------------------------------------------------------------------- the step, SQL and Python
 
@@ -237,6 +240,7 @@ def test_outcome_histories_to_weights(udf_conn, histories, gaps):
     params = configured_params()
     window, half_life = int(dbt_var("weights_window_days")), float(dbt_var("weights_half_life_days"))
     m, alpha = float(dbt_var("weights_prior_pseudo_count")), float(dbt_var("weights_alpha"))
+    points_of = {outcome: float(p) for outcome, p in dbt_var("sla_points").items()}
     length = max(len(h) for h in histories) + sum(gaps)
     teams = []
     for history in histories:  # gaps of silent days inside every team's history, then padding
@@ -253,7 +257,8 @@ def test_outcome_histories_to_weights(udf_conn, histories, gaps):
                 attained, warn, breach = days[day - age]
                 w = weights.decay_weight(age, half_life)
                 weight_sum += w * (attained + warn + breach)
-                points += w * (attained + 0.5 * warn)
+                points += w * (attained * points_of["attained"] + warn * points_of["warn"]
+                               + breach * points_of["breach"])
                 count += attained + warn + breach
             sums.append((points, weight_sum, int(count)))
         total = sum(s[1] for s in sums)
@@ -371,7 +376,7 @@ def recompute_scores(url: str, overrides: dict | None = None) -> pd.DataFrame:
     latest = sla.sort_values(["ticket_id", "evaluated_at", "sla_policy"], ascending=[True, False, True])
     ticket_tier = latest.drop_duplicates("ticket_id").set_index("ticket_id")["tier"]
     csat = csat.assign(tier=csat["ticket_id"].map(ticket_tier)).dropna(subset=["tier"])
-    sla["points"] = sla["outcome"].map({"attained": 1.0, "warn": 0.5, "breach": 0.0})
+    sla["points"] = sla["outcome"].map({outcome: float(p) for outcome, p in dbt_var("sla_points").items()})
     csat["satisfied"] = (csat["rating"] >= satisfied_min).astype(float)
     first = min(sla["evaluated_date"].min(), csat["submitted_date"].min())
     last = max(sla["evaluated_date"].max(), csat["submitted_date"].max())

@@ -1,6 +1,7 @@
 {#-
     Helpers of the rolling SLA models (int_sla_outcomes_bucketed, int_sla_outcomes_daily_aggregated,
-    the *_sla_csat_rolling marts).
+    int_sla_resolve_histograms_accumulated, int_sla_csat_windows_aggregated and the
+    *_sla_csat_rolling marts).
 -#}
 
 {#-

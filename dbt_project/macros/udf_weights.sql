@@ -128,7 +128,7 @@ $$;
 {#- The formula of marts.routing_weights as text, for the rationale of every row. -#}
 {% macro weights_formula_text() -%}
     '{{ "w(age) = 2^(-age_days / half_life_days) over the last window_days days; "
-        ~ "component = (sum(w * x) + m * prior) / (sum(w) + m) [sla: attained 1, warn 0.5, breach 0; "
+        ~ "component = (sum(w * x) + m * prior) / (sum(w) + m) [sla: " ~ sla_points_text() ~ "; "
         ~ "csat: rating >= satisfied_min_rating; mttr: median / (median + resolve_minutes)]; "
         ~ "score = sum(share * component) / sum(share); target = base * (score / tier_mean_score)^alpha; "
         ~ "n < min_outcomes: decay toward base (previous - base) * 2^(-1 / half_life_days), snap to base "

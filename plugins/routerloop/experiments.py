@@ -39,7 +39,6 @@ VARIANT_KINDS = ("weight_strategy", "rule_version")
 METRIC_ROLES = ("primary", "secondary", "guardrail")
 EXPERIMENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RULE_VERSION_RE = re.compile(r"^v\d+(\.\d+)*$")
-SHARE_TOLERANCE = 1e-9
 BOOLEANS = {"true": True, "false": False}
 
 
@@ -217,7 +216,7 @@ def _parse(rows: list[tuple[int, dict]]) -> tuple[dict[str, Experiment], list[st
             if len(controls) != 1:
                 problems.append(f"{prefix} needs exactly one control variant (is_control = true), has {len(controls)}")
             total = math.fsum(v.traffic_share for v in variants)
-            if abs(total - 1.0) > SHARE_TOLERANCE:
+            if abs(total - 1.0) > float(dbt_var("float_tolerance")):
                 problems.append(f"{prefix} traffic shares sum to {total:g}, must sum to 1")
             kinds = sorted({v.kind for v in variants})
             if len(kinds) > 1:

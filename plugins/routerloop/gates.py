@@ -35,8 +35,9 @@ AB_RESULTS_SUITE = "marts_ab_results"
 AB_SHARES_SUITE = "marts_ab_shares"
 DATA_DOCS_SITE = "routerloop"
 GX_LOGGER = "great_expectations"
-# Tolerance for float comparisons of sums and ratios inside gates.
-FLOAT_TOLERANCE = 1e-9
+# The dbt models that say which rows a day of the marts must hold (the gates expect exactly those).
+WEIGHT_KEYS_RELATION = "intermediate.int_routing_weight_keys_enumerated"
+EXPERIMENT_WINDOWS_RELATION = "intermediate.int_experiment_windows_reported"
 
 class GateFailed(RuntimeError):
     """Suites failed. The message's first line is one sentence naming them; the failed expectations with
@@ -199,18 +200,12 @@ def weights_batch(as_of_date: date, url: str | None = None) -> Batch:
         fingerprint = mart_digest(conn, as_of_date)
     base = float(dbt_var("weights_base"))
     cap = float(dbt_var("weights_step_cap"))
-    strategies = ", ".join(f"('{s}')" for s in dbt_var("weight_strategies"))
-    tiers = ", ".join(f"('{t}')" for t in contract.TIERS)
     day = as_of_date.isoformat()
     # The exported version may be several days older than the candidate: the cap compounds per day
     # between the two as-of dates (at least one day, e.g. when a day is re-gated after its export).
     query = f"""
         with grid as (
-            select s.strategy, t.team_id, tr.tier
-            from (values {strategies}) as s (strategy)
-            cross join reference.teams as t
-            cross join (values {tiers}) as tr (tier)
-            where t.active_from <= '{day}'::date and (t.active_to is null or t.active_to >= '{day}'::date)
+            select strategy, team_id, tier from {WEIGHT_KEYS_RELATION}
         ),
         current_export as (
             select w.strategy, w.team_id, w.tier, w.weight as exported_weight,
@@ -252,7 +247,7 @@ def weights_batch(as_of_date: date, url: str | None = None) -> Batch:
         parameters={
             "weight_floor": float(dbt_var("weights_floor_ratio")) * base,
             "weight_ceiling": float(dbt_var("weights_ceiling_ratio")) * base,
-            "float_tolerance": FLOAT_TOLERANCE,
+            "float_tolerance": float(dbt_var("float_tolerance")),
         },
     )
 
@@ -261,19 +256,14 @@ def ab_batches(as_of_date: date) -> list[Batch]:
     """A/B results of the day: p-values and verdicts per row, and per experiment x metric the variants'
     traffic shares (present for every experiment that reports that day, summing to 1, one control)."""
     day = as_of_date.isoformat()
-    settle_days = int(dbt_var("ab_settle_days"))
-    # An enabled experiment reports from its first day until ab_settle_days after its last one
-    # (as int_experiment_metrics_accumulated does); a missing experiment shows as a null share_sum.
+    tolerance = float(dbt_var("float_tolerance"))
+    # The experiments whose reporting window holds the day must report; a missing one shows as a null
+    # share_sum.
     shares = f"""
         with expected as (
             select experiment_id
-            from reference.experiments
-            where enabled
-            group by experiment_id
-            having
-                (min(starts_at) at time zone 'UTC')::date <= '{day}'::date
-                and ((min(ends_at) - interval '1 microsecond') at time zone 'UTC')::date + {settle_days}
-                    >= '{day}'::date
+            from {EXPERIMENT_WINDOWS_RELATION}
+            where '{day}'::date between first_date and last_date
         ),
         reported as (
             select
@@ -300,7 +290,7 @@ def ab_batches(as_of_date: date) -> list[Batch]:
             suite=AB_SHARES_SUITE,
             batch_id=f"ab_shares[{day}]",
             query=shares,
-            parameters={"share_sum_min": 1 - FLOAT_TOLERANCE, "share_sum_max": 1 + FLOAT_TOLERANCE},
+            parameters={"share_sum_min": 1 - tolerance, "share_sum_max": 1 + tolerance},
         ),
     ]
 

@@ -95,13 +95,7 @@ sla_daily as (
         team_id,
         tier,
         count(*) as outcomes,
-        sum(
-            case outcome
-                when 'attained' then 1.0
-                when 'warn' then 0.5
-                when 'breach' then 0.0
-            end::double precision
-        ) as sla_points,
+        sum({{ sla_points('outcome') }}) as sla_points,
         coalesce(
             array_agg(resolve_minutes::double precision order by resolve_minutes)
             filter (where resolve_minutes is not null),

@@ -5,7 +5,7 @@
     Every component is a decayed mean of per-item values in [0, 1] (higher is better), shrunk toward the
     tier-wide value (all teams of the tier) by empirical Bayes with pseudo-count m:
         shrunk = (sum(w * x) + m * prior) / (sum(w) + m)
-      sla:  per SLA outcome, attained 1, warn 0.5, breach 0;
+      sla:  per SLA outcome, its points (var sla_points);
       csat: per CSAT rating, 1 when rating >= csat_satisfied_min_rating (the ticket's tier is that of
             its latest SLA evaluation; ratings of tickets without one have no tier and do not count);
       mttr: per resolved SLA outcome, median / (median + minutes) with the tier's median resolution time

@@ -10,7 +10,7 @@ select
 from {{ ref('experiments') }}
 group by experiment_id
 having
-    abs(sum(traffic_share) - 1.0) > 1e-9
+    abs(sum(traffic_share) - 1.0) > {{ var('float_tolerance') | float }}
     or count(*) filter (where is_control) != 1
     or count(distinct variant_kind) != 1
     or count(distinct starts_at) != 1

@@ -1,19 +1,14 @@
 {#-
     Cumulative figures per (experiment, as_of_date, metric, variant): every observation of the variant's
     units known from the experiment's start to as_of_date (observed_date <= as_of_date), and every
-    ticket assigned by then. Dates run from the start date to the last data date (the newest decision
-    or observation date), at most var ab_settle_days after the window's last day, so outcomes of units
-    assigned near the end still count. An experiment is reported when it is enabled or has assigned units.
-    Sums are numeric (exact), so mean and variance carry no accumulated rounding error.
+    ticket assigned by then, on every date of the experiment's reporting window
+    (int_experiment_windows_reported). Sums are numeric (exact), so mean and variance carry no
+    accumulated rounding error.
 -#}
 with
 
 experiments as (
     select * from {{ ref('experiments') }}
-),
-
-decisions as (
-    select * from {{ ref('stg_router__decisions') }}
 ),
 
 tickets as (
@@ -24,49 +19,12 @@ observations as (
     select * from {{ ref('int_experiment_observations_unioned') }}
 ),
 
+reported_experiments as (
+    select * from {{ ref('int_experiment_windows_reported') }}
+),
+
 metric_catalog as (
     select * from ({{ ab_metric_catalog() }}) as metric_values (metric, metric_kind, metric_direction)
-),
-
-data_clock as (
-    select
-        greatest(
-            (select max(decisions.decision_date) as newest_date from decisions),
-            (select max(observations.observed_date) as newest_date from observations)
-        ) as last_data_date
-),
-
-experiment_windows as (
-    -- window and switch are equal on every variant row of an experiment (routerloop.experiments validates)
-    select
-        experiment_id,
-        min(starts_at) as starts_at,
-        min(ends_at) as ends_at,
-        bool_or(enabled) as enabled
-    from experiments
-    group by experiment_id
-),
-
-experiments_with_units as (
-    select experiment_id from tickets
-    union
-    select experiment_id from observations
-),
-
-reported_experiments as (
-    select
-        experiment_windows.experiment_id,
-        (experiment_windows.starts_at at time zone 'UTC')::date as first_date,
-        least(
-            ((experiment_windows.ends_at - interval '1 microsecond') at time zone 'UTC')::date
-            + {{ var('ab_settle_days') | int }},
-            data_clock.last_data_date
-        ) as last_date
-    from experiment_windows
-    cross join data_clock
-    where
-        experiment_windows.enabled
-        or experiment_windows.experiment_id in (select experiments_with_units.experiment_id from experiments_with_units)
 ),
 
 spine as (

@@ -1,17 +1,36 @@
 -- depends_on: {{ ref('stg_support__sla_outcomes') }}
+-- depends_on: {{ ref('int_sla_outcomes_bucketed') }}
+{#- The agent rows of int_sla_csat_windows_aggregated; incremental like it (the dates it recomputed). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['as_of_date', 'window_days', 'team_id', 'agent_id'],
         on_schema_change='fail',
-        pre_hook='set local jit = off',
         post_hook="{{ record_watermark() }}",
         indexes=[{'columns': ['as_of_date', 'window_days', 'team_id', 'agent_id'], 'unique': true}],
     )
 }}
 
-{#- pre_hook: many small CTEs mislead the cost estimates into JIT-compiling for seconds on servers
-    with JIT. -#}
-{#- The definition is shared with the team mart: macros/sla_csat_rolling.sql. #}
-{{ sla_csat_rolling('agent') }}
+select
+    as_of_date,
+    window_days,
+    window_start_date,
+    team_id,
+    agent_id,
+    tickets,
+    attained,
+    warn,
+    breach,
+    resolved_tickets,
+    mttr_p50_minutes,
+    mttr_p90_minutes,
+    csat_responses,
+    attainment_rate,
+    warn_rate,
+    breach_rate,
+    csat_suppressed,
+    csat_mean,
+    csat_satisfied_pct
+from {{ ref('int_sla_csat_windows_aggregated') }}
+where entity_level = 'agent' and {{ in_sla_recompute_window('as_of_date') }}

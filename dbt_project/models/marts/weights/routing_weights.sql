@@ -1,6 +1,7 @@
 {#-
-    Capped routing weights: one row per as-of date x strategy (var weight_strategies) x team
-    (reference.teams) x tier, every date of int_team_tier_performance_scored.
+    Capped routing weights: one row per as-of date x key of int_routing_weight_keys_enumerated
+    (strategy of var weight_strategies x team of reference.teams x tier), every date of
+    int_team_tier_performance_scored.
 
     score  = a strategy's configured blend of the shrunk components (weighted mean of those present);
              a strategy without components (static) has no score and a target of base.
@@ -11,19 +12,8 @@
     Day d needs day d - 1, so the days are chained by a recursive CTE over the whole history; the
     model is a table and a full refresh equals any sequence of incremental runs by construction.
 -#}
-{%- set strategies = var('weight_strategies') %}
-{%- set components = ['sla', 'csat', 'mttr'] %}
 {%- set base = var('weights_base') | float %}
 {%- set alpha = var('weights_alpha') | float %}
-{#- One row (strategy, sla_share, csat_share, mttr_share) per configured strategy; missing shares are 0. #}
-{%- set strategy_rows = [] %}
-{%- for name, mix in strategies.items() %}
-    {%- set shares = [] %}
-    {%- for component in components %}
-        {%- do shares.append(((mix or {}).get(component, 0) | float) ~ '::double precision') %}
-    {%- endfor %}
-    {%- do strategy_rows.append("('" ~ name ~ "', " ~ shares | join(', ') ~ ")") %}
-{%- endfor %}
 
 {{
     config(
@@ -38,35 +28,34 @@ scored as (
     select * from {{ ref('int_team_tier_performance_scored') }}
 ),
 
-strategies as (
-    select
-        configured.strategy,
-        configured.sla_share,
-        configured.csat_share,
-        configured.mttr_share
-    from (values {{ strategy_rows | join(', ') }}) as configured (strategy, sla_share, csat_share, mttr_share)
+weight_keys as (
+    select * from {{ ref('int_routing_weight_keys_enumerated') }}
 ),
 
 strategy_scores as (
     select
         scored.*,
-        strategies.strategy,
-        strategies.sla_share,
-        strategies.csat_share,
-        strategies.mttr_share,
+        weight_keys.strategy,
+        weight_keys.sla_share,
+        weight_keys.csat_share,
+        weight_keys.mttr_share,
         (
-            coalesce(strategies.sla_share * scored.sla_shrunk, 0.0)
-            + coalesce(strategies.csat_share * scored.csat_shrunk, 0.0)
-            + coalesce(strategies.mttr_share * scored.mttr_shrunk, 0.0)
+            coalesce(weight_keys.sla_share * scored.sla_shrunk, 0.0)
+            + coalesce(weight_keys.csat_share * scored.csat_shrunk, 0.0)
+            + coalesce(weight_keys.mttr_share * scored.mttr_shrunk, 0.0)
         ) / nullif(
-            case when scored.sla_shrunk is null then 0.0 else strategies.sla_share end
-            + case when scored.csat_shrunk is null then 0.0 else strategies.csat_share end
-            + case when scored.mttr_shrunk is null then 0.0 else strategies.mttr_share end,
+            case when scored.sla_shrunk is null then 0.0 else weight_keys.sla_share end
+            + case when scored.csat_shrunk is null then 0.0 else weight_keys.csat_share end
+            + case when scored.mttr_shrunk is null then 0.0 else weight_keys.mttr_share end,
             0.0
         ) as score,
-        strategies.sla_share + strategies.csat_share + strategies.mttr_share = 0.0 as is_static
+        weight_keys.sla_share + weight_keys.csat_share + weight_keys.mttr_share = 0.0 as is_static
     from scored
-    cross join strategies
+    -- scored holds every team x tier of the keys on each date
+    inner join weight_keys
+        on
+            scored.team_id = weight_keys.team_id
+            and scored.tier = weight_keys.tier
 ),
 
 targets as (
