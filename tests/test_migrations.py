@@ -98,3 +98,10 @@ def test_migrated_vocabularies_match_the_code(fresh_url):
         assert _check_values(conn, "landed_files_status_check") == set(raw.LEDGER_STATUSES)
         assert _check_values(conn, "quarantine_reason_check") == set(contract.QUARANTINE_REASONS)
         assert _check_values(conn, "publish_log_action_check") == set(export.LOG_ACTIONS)
+
+
+def test_the_dbt_lock_macro_uses_the_registry():
+    macro = (PACKAGE.parents[1] / "dbt_project" / "macros" / "advisory_locks.sql").read_text()
+    assert int(re.search(r"set lock_class = (\d+)", macro).group(1)) == locks.LOCK_CLASS
+    keys = dict(re.findall(r"'(\w+)': (\d+)", re.search(r"set keys = \{(.*?)\}", macro).group(1)))
+    assert {name: int(key) for name, key in keys.items()} == locks.DBT_LOCKS

@@ -10,14 +10,6 @@
         {%- for result in results if result.node.resource_type == 'model' and result.status == 'success' -%}
             {%- do rows.append("('" ~ invocation_id ~ "', '" ~ result.node.name ~ "', 'success')") -%}
         {%- endfor -%}
-        create schema if not exists audit;
-        create table if not exists audit.dbt_model_runs (
-            invocation_id text not null,
-            model text not null,
-            status text not null,
-            completed_at timestamptz not null default clock_timestamp(),
-            primary key (invocation_id, model)
-        );
         {%- if rows %}
         insert into audit.dbt_model_runs (invocation_id, model, status)
         values {{ rows | join(', ') }}

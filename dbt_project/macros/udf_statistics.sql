@@ -19,7 +19,7 @@
     and exponentiated with udf.exp_or_zero.
 -#}
 {% macro create_statistics_udfs() %}
-select pg_advisory_xact_lock(hashtext('routerloop.udf_statistics'));
+{{ routerloop_lock('udf_statistics') }};
 
 create schema if not exists udf;
 

@@ -1,7 +1,7 @@
 {#-
     The daily step of the capped routing weights (marts.routing_weights), in schema `udf`. Created by
     an on-run-start hook like the statistics functions (create or replace, under an advisory lock).
-    plugins/routerloop/weights.py is the Python reference of the same step; tests/test_routing_weights.py
+    tests/oracles/weights.py is the Python reference of the same step; tests/test_routing_weights.py
     checks both against each other and their properties on adversarial histories.
 
     udf.routing_weight_step(previous, target, outcomes, base, deadband, step_cap, floor_ratio,
@@ -20,7 +20,7 @@
     ceiling move the weight back toward previous, so the step cap still holds.
 -#}
 {% macro create_weight_udfs() %}
-select pg_advisory_xact_lock(hashtext('routerloop.udf_weights'));
+{{ routerloop_lock('udf_weights') }};
 
 create schema if not exists udf;
 
@@ -45,7 +45,7 @@ declare
     upper_bound double precision;
     candidate double precision;
 begin
-    -- Sane limits (as in routerloop.weights.WeightParams.validate), inside which no product below can
+    -- Sane limits (as in tests/oracles/weights.py WeightParams.validate), inside which no product below can
     -- overflow or underflow (PostgreSQL raises on both). PostgreSQL sorts NaN above every number, so
     -- each upper bound rejects it; `is not true` rejects nulls.
     if (base >= 1e-9 and base <= 1e9) is not true

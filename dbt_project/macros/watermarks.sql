@@ -10,13 +10,18 @@
     time), and a full refresh or a run without `start` reads everything.
 -#}
 
-{#- on-run-start: the watermark table. -#}
-{% macro create_watermarks_table() -%}
-    create schema if not exists audit;
-    create table if not exists audit.dbt_model_watermarks (
-        model text primary key,
-        processed_through timestamptz not null
-    );
+{#-
+    on-run-start: the audit tables the hooks write to (audit.dbt_model_watermarks, audit.dbt_model_runs)
+    belong to routerloop's warehouse migrations, not to dbt. Stop with a clear message when a database
+    has not been migrated yet (`routerloop build`, landing and the gates migrate it first).
+-#}
+{% macro require_warehouse_migrations() -%}
+    do $$
+    begin
+        if to_regclass('audit.dbt_model_watermarks') is null or to_regclass('audit.dbt_model_runs') is null then
+            raise exception 'routerloop: this warehouse has no audit tables yet: run `routerloop db migrate` first';
+        end if;
+    end $$
 {%- endmacro %}
 
 {#-
