@@ -39,7 +39,7 @@ db-down: install
 	$(BIN)/routerloop db down
 
 bench: install
-	$(BIN)/python bench/land_throughput.py --rows 1000000 --repeat 3
+	$(BIN)/python bench/land_throughput.py --repeat 3
 
 ## make lock: re-resolve requirements.txt from pyproject's direct dependencies.
 lock:

