@@ -18,6 +18,12 @@
 {%- set windows = var('rolling_windows') | map('int') | list %}
 {%- set suppression_k = var('csat_suppression_k') | int %}
 {%- set recompute_from = sla_recompute_from_date() %}
+{#- An incremental run starts at the first recomputed date. #}
+{%- set first_date = '(select date_bounds.first_date from date_bounds)' %}
+{%- if recompute_from is not none %}
+    {%- set first_date = 'greatest(' ~ first_date
+        ~ ', (select recompute_from.first_as_of_date from recompute_from))' %}
+{%- endif %}
 
 {{
     config(
@@ -78,18 +84,12 @@ date_bounds as (
     cross join csat_dates
 ),
 
-{#- An incremental run starts at the first recomputed date. #}
-{%- set first_date = '(select date_bounds.first_date from date_bounds)' %}
-{%- if recompute_from is not none %}
-    {%- set first_date = 'greatest(' ~ first_date ~ ', (select recompute_from.first_as_of_date from recompute_from))' %}
-{%- endif %}
 as_of_dates as (
     {{ date_spine(first_date, '(select date_bounds.last_date from date_bounds)', 'as_of_date') }}
 ),
 
 rolling_windows as (
-    select window_lengths.window_days
-    from (values {% for w in windows %}({{ w }}){{ ', ' if not loop.last }}{% endfor %}) as window_lengths (window_days)
+    select unnest(array[{{ windows | join(', ') }}]) as window_days
 ),
 
 -- The grain: every as-of date x window x entity.
