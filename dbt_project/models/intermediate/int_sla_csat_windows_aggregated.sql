@@ -327,7 +327,8 @@ lower_values as (
 ),
 
 -- When the upper rank opens the next bucket, its value is that bucket's smallest in the window.
-straddling_values as (
+-- Materialized: computed once, not once per row of lower_values (whose size the planner underestimates).
+straddling_values as materialized (
     select
         lower_values.as_of_date,
         lower_values.window_days,
