@@ -26,6 +26,7 @@ from pathlib import Path
 
 from routerloop import db
 from routerloop.config import settings
+from routerloop.freshness import dbt_freshness_env
 
 # Written into AIRFLOW_HOME once `airflow db migrate` has succeeded for this Airflow version.
 MIGRATED_MARKER = ".routerloop-db-migrated"
@@ -77,6 +78,8 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
         "ROUTERLOOP_DATABASE_URL": url,
         "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),
+        # dbt source freshness thresholds, as routerloop.build gives them to dbt (Cosmos' tasks read them).
+        **dbt_freshness_env(),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from routerloop import db
 from routerloop.config import DBT_INTERVAL_ENV, settings
+from routerloop.freshness import dbt_freshness_env
 
 
 class DbtError(RuntimeError):
@@ -25,6 +26,7 @@ class DbtError(RuntimeError):
 def dbt_environment(url: str | None = None) -> dict[str, str]:
     env = db.dbt_env(url or db.database_url())
     env["ROUTERLOOP_DBT_THREADS"] = str(settings().dbt_threads)
+    env.update(dbt_freshness_env())  # the source freshness thresholds (routerloop.freshness)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 

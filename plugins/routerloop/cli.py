@@ -189,6 +189,40 @@ def cmd_ledger(args) -> int:
     return 0
 
 
+def add_freshness(sub) -> None:
+    p = sub.add_parser(
+        "freshness", help="each stream's lag (now minus its newest landed event); exit 1 and notify when one is stale",
+        description="Report each stream's lag: now minus the newest event time landed in its raw table. A stream "
+                    "over its threshold (freshness_stale_after_minutes, default 120; per stream: "
+                    "freshness_stale_after_minutes_by_stream) is stale: the notifier is called and the exit status is 1.")
+    _time_option(p, "--as-of", "measure as of this moment instead of now (events after it are ignored)")
+    p.add_argument("--stream", action="append", metavar="STREAM", help="only this stream (repeatable)")
+    p.add_argument("--no-notify", action="store_true", help="report only: do not call the notifier")
+    p.add_argument("--dbt", action="store_true",
+                   help="run `dbt source freshness` instead (the same thresholds, checked by dbt)")
+    p.set_defaults(func=cmd_freshness)
+
+
+def cmd_freshness(args) -> int:
+    from routerloop import freshness
+
+    if args.dbt:
+        summary = freshness.dbt_source_freshness(raise_on_stale=False)
+        _print_json(summary)
+        return 0 if summary["ok"] else 1
+    if args.no_notify:
+        report = freshness.check(as_of=args.as_of, streams=args.stream)
+    else:
+        try:
+            report = freshness.check_and_notify(as_of=args.as_of, streams=args.stream)
+        except freshness.StaleStreams as stale:
+            report = stale.report
+    _print_json(report.to_dict())
+    if report.ok or args.no_notify:  # (a stale report was just logged by the notifier)
+        print(report.describe(), file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def add_build(sub) -> None:
     p = sub.add_parser("build", help="dbt build against the configured database")
     interval = "dbt gets it in the environment variable {}, not as a var"
@@ -426,7 +460,7 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 # The subcommands in the order `routerloop --help` lists them.
-SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_build, add_lint_sql, add_docs, add_gates, add_export,
+SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_build, add_lint_sql, add_docs, add_gates, add_export,
                add_report, add_contract_doc, add_airflow, add_experiments, add_demo)
 
 

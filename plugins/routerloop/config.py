@@ -51,6 +51,16 @@ class Settings:
     land_temp_buffers: str = "64MB"
     # Raw gate freshness: the newest event of a batch is at most this many hours older than its end.
     freshness_max_lag_hours: float = 6.0
+    # Stream freshness (routerloop.freshness): a stream whose newest landed event is older than this is
+    # stale; the check fails and the notifier is called. Per-stream overrides, e.g.
+    # "csat_ratings=360,sla_outcomes=240". `dbt source freshness` gets the same thresholds (one source).
+    freshness_stale_after_minutes: int = 120
+    freshness_stale_after_minutes_by_stream: str = ""
+    # Who hears about stale streams: "log" (default), "webhook" (POSTs JSON to the URL below) or a
+    # "module:callable" taking a FreshnessReport. A webhook URL alone selects the webhook notifier.
+    freshness_notifier: str = "log"
+    freshness_webhook_url: str | None = None
+    freshness_webhook_timeout_seconds: float = 10.0
     # Days of raw partitions created ahead of the newest landed day.
     raw_partitions_ahead_days: int = 1
     # Threads used by dbt.
