@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import START_DATE, Tag, default_args, log, tags
+from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, log, tags
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from routerloop.assets import RAW_ASSETS
@@ -28,6 +28,12 @@ Lands the previous full hour of every telemetry stream from the landing zone int
   exceeds `bad_line_limit`, or a landed file has changed, the task fails at once without retries
   (retrying cannot fix the input). An unreadable file and other errors (database unreachable) are
   retried with exponential backoff.
+* **Freshness:** `freshness_gate` runs after every landing task (also when one failed) and measures
+  each stream's lag as of the end of the run's data interval: that moment minus the newest event landed
+  before it (`routerloop.freshness`). Over `freshness_stale_after_minutes` (default 120, per stream
+  overridable) a stream is stale: the notifier is called (log by default, webhook with
+  `ROUTERLOOP_FRESHNESS_WEBHOOK_URL`) and the task fails, without retries. As of the interval's end
+  rather than the wall clock, so a backfilled hour is judged by what had landed for then.
 * **Landing zone:** `ROUTERLOOP_LANDING_DIR` (default `.routerloop/landing`).
 * **Backfill** (runs through the scheduler; the DAG must be unpaused): `routerloop airflow -- backfill
   create --dag-id router_telemetry_hourly --from-date 2026-11-01T00:00:00+00:00 --to-date
@@ -75,6 +81,16 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
     return {"stream": stream, "start": start.isoformat(), "end": end.isoformat(), **summarise(result)}
 
 
+@task(trigger_rule="all_done")
+def freshness_gate(data_interval_end=None) -> dict:
+    """Every stream's lag as of the end of this run's interval; stale streams notify and fail the task."""
+    from routerloop.freshness import check_and_notify
+
+    report = check_and_notify(as_of=data_interval_end)
+    log.info("freshness: %s", report.describe())
+    return report.to_dict()
+
+
 @dag(
     dag_id="router_telemetry_hourly",
     schedule=CronDataIntervalTimetable(settings().hourly_landing_cron, timezone="UTC"),
@@ -87,9 +103,11 @@ def land_stream(stream: str, data_interval_start=None, data_interval_end=None) -
 )
 def router_telemetry_hourly():
     # One task per stream rather than one mapped task: each task must emit the asset of its own table.
-    for stream in STREAMS:
-        asset = Asset(**RAW_ASSETS[stream].as_kwargs())
-        land_stream.override(task_id=f"land_{stream}", outlets=[asset])(stream=stream)
+    landings = [
+        land_stream.override(task_id=f"land_{stream}", outlets=[Asset(**RAW_ASSETS[stream].as_kwargs())])(stream=stream)
+        for stream in STREAMS
+    ]
+    landings >> freshness_gate.override(**CHECK_TASK_ARGS)()
 
 
 router_telemetry_hourly()

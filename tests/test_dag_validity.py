@@ -188,9 +188,13 @@ def test_hourly_dag_lands_each_stream_into_its_own_asset(bag):
     assert hourly["timetable_expression"] == settings().hourly_landing_cron
     assert hourly["catchup"] is False
     assert hourly["max_active_runs"] == settings().airflow_max_active_runs
-    outlets = {t["task_id"]: t["outlets"] for t in hourly["tasks"]}
+    outlets = {t["task_id"]: t["outlets"] for t in hourly["tasks"] if t["task_id"] != "freshness_gate"}
     # Airflow stores the URIs exactly as routerloop.assets writes them (already in normal form).
     assert outlets == {f"land_{stream}": [RAW_ASSETS[stream].uri] for stream in STREAMS}
+    # after every landing, the freshness check (a check: no retries)
+    tasks = {t["task_id"]: t for t in hourly["tasks"]}
+    assert all(tasks[f"land_{stream}"]["downstream"] == ["freshness_gate"] for stream in STREAMS)
+    assert tasks["freshness_gate"]["retries"] == 0 and tasks["freshness_gate"]["downstream"] == []
 
 
 def test_daily_dag_runs_dbt_from_the_manifest_between_the_gates(bag, dbt_manifest):
