@@ -223,6 +223,40 @@ def cmd_freshness(args) -> int:
     return 0 if report.ok else 1
 
 
+def add_backfill(sub) -> None:
+    p = sub.add_parser(
+        "backfill", help="land [start, end), rebuild the marts it affects, gate, export (--dry-run: only say what)",
+        description="Backfill whole UTC hours [start, end): land them, dbt build the nodes downstream of the "
+                    "streams with that interval, run the gates, and offer gated days to the export (a day older "
+                    "than the router's current weights is never published). --dry-run prints the plan and "
+                    "changes nothing.")
+    _time_option(p, "--start", "first hour of the range", required=True)
+    _time_option(p, "--end", "end of the range, exclusive", required=True)
+    p.add_argument("--streams", nargs="+", metavar="STREAM", help="only these streams (default: every stream)")
+    p.add_argument("--landing", metavar="DIR", help="landing root (default: ROUTERLOOP_LANDING_DIR)")
+    p.add_argument("--full-refresh", action="store_true", help="rebuild the selected models from scratch")
+    p.add_argument("--dry-run", action="store_true", help="print what would be landed and built; change nothing")
+    p.add_argument("--no-publish", action="store_true", help="stop after the raw gate: no marts gate, no export")
+    p.set_defaults(func=cmd_backfill)
+
+
+def cmd_backfill(args) -> int:
+    from routerloop.backfill import BackfillFailed, plan_backfill, run_backfill
+
+    plan = plan_backfill(args.start, args.end, streams=args.streams, full_refresh=args.full_refresh,
+                         landing=Path(args.landing) if args.landing else None)
+    print(plan.describe(), file=sys.stderr)
+    if args.dry_run:
+        _print_json(plan.to_dict())
+        return 0
+    try:
+        _print_json(run_backfill(plan, publish=not args.no_publish))
+    except BackfillFailed as failed:
+        print(f"routerloop backfill: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_build(sub) -> None:
     p = sub.add_parser("build", help="dbt build against the configured database")
     interval = "dbt gets it in the environment variable {}, not as a var"
@@ -460,7 +494,7 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 # The subcommands in the order `routerloop --help` lists them.
-SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_build, add_lint_sql, add_docs, add_gates, add_export,
+SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_build, add_lint_sql, add_docs, add_gates, add_export,
                add_report, add_contract_doc, add_airflow, add_experiments, add_demo)
 
 
