@@ -21,7 +21,7 @@ parameters (it has no schedule); each task calls `routerloop.backfill`, as `rout
   holds) and what would be built (the dbt selection and interval), then skips every other task:
   nothing changes. Untick `dry_run` to carry the plan out.
 * **Tasks:** `plan` -> `land_range` (`routerloop.landing.land`; re-landing a file is a no-op) ->
-  `rebuild_marts` (`routerloop.build.build(start, end, select=source:*.<stream>+)`) -> `raw_gate` ->
+  `rebuild_marts` (`routerloop.build.build(start, end, select=@source:*.<stream>)`) -> `raw_gate` ->
   `marts_gate` (each day of the range not older than the router's current weights) -> `publish_weights`.
   Gates never retry. A backfill never moves the router back: the export records an older day without
   making it current (`routerloop.export`).

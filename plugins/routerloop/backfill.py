@@ -7,7 +7,7 @@ that plan. `run_backfill(plan)` carries it out, in the same order as the schedul
 
 1. land the range (`routerloop.landing.land`; the ledger makes re-landing a file a no-op);
 2. `routerloop.build.build(start, end)` restricted to the nodes downstream of the backfilled streams
-   (`source:*.<stream>+`), or a full refresh of them; dbt gets the interval as the DAGs give it;
+   (`@source:*.<stream>`: downstream nodes and what they read), or a full refresh of them; dbt gets the interval as the DAGs give it;
 3. the raw gate of the range, then per day of the range the marts gate and the export. Days older than
    the router's current weights are not gated for publishing: the export would only record them, and
    a backfill never moves the router back (routerloop.export, PublishResult.action).
@@ -102,8 +102,10 @@ def _whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 
 def build_selection(streams: list[str]) -> list[str]:
-    """The dbt nodes a backfill of these streams rebuilds: everything downstream of their sources."""
-    return [f"source:*.{stream}+" for stream in streams]
+    """The dbt nodes a backfill of these streams rebuilds: everything downstream of their sources, with
+    everything those nodes read (dbt's `@`: seeds, and models of other streams, built incrementally over
+    the same interval, so unchanged)."""
+    return [f"@source:*.{stream}" for stream in streams]
 
 
 def _current_version(url: str) -> tuple[str | None, date | None]:
