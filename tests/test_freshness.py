@@ -11,13 +11,12 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from conftest import DEMO_START, fresh_database, pointed_at
 
 from routerloop import freshness
 from routerloop.cli import main
 from routerloop.config import reload_settings
 from routerloop.contract import STREAMS
-
-from conftest import DEMO_START, fresh_database, pointed_at
 
 HOURS = 6
 NEWEST_HOUR_END = DEMO_START + timedelta(hours=HOURS)
@@ -109,9 +108,9 @@ def test_bad_thresholds_are_refused(settings_env):
 
 def test_log_notifier_is_the_default(landed_url, caplog):
     stale_as_of = NEWEST_HOUR_END + timedelta(hours=3)
-    with caplog.at_level(logging.ERROR, logger="routerloop.freshness"):
-        with pytest.raises(freshness.StaleStreams) as raised:
-            freshness.check_and_notify(as_of=stale_as_of, url=landed_url)
+    with caplog.at_level(logging.ERROR, logger="routerloop.freshness"), \
+            pytest.raises(freshness.StaleStreams) as raised:
+        freshness.check_and_notify(as_of=stale_as_of, url=landed_url)
     assert len(raised.value.report.stale) == len(STREAMS)
     assert str(raised.value).startswith(f"{len(STREAMS)} of {len(STREAMS)} streams stale as of")
     assert any("streams stale" in r.getMessage() for r in caplog.records)
@@ -176,9 +175,8 @@ def test_webhook_notifier_posts_the_report_as_json(landed_url, webhook_server, s
 
 def test_an_unreachable_webhook_does_not_hide_the_verdict(landed_url, settings_env, caplog):
     settings_env(freshness_webhook_url="http://127.0.0.1:9/nowhere", freshness_webhook_timeout_seconds=2)
-    with caplog.at_level(logging.ERROR, logger="routerloop.freshness"):
-        with pytest.raises(freshness.StaleStreams):
-            freshness.check_and_notify(as_of=NEWEST_HOUR_END + timedelta(hours=3), url=landed_url)
+    with caplog.at_level(logging.ERROR, logger="routerloop.freshness"), pytest.raises(freshness.StaleStreams):
+        freshness.check_and_notify(as_of=NEWEST_HOUR_END + timedelta(hours=3), url=landed_url)
     messages = [r.getMessage() for r in caplog.records]
     assert any("notifier" in m and "failed" in m for m in messages)
     assert any("streams stale" in m for m in messages)  # the log notifier still says it
