@@ -213,3 +213,8 @@ def test_dbt_source_freshness_uses_the_same_thresholds(landed_url, tmp_path, set
         name = source["source"].rsplit(".", 1)[-1]
         if name in STREAMS:
             assert datetime.fromisoformat(source["max_loaded_at"]) == newest[name]
+
+
+def test_dbt_source_freshness_skips_an_interval_older_than_its_thresholds():
+    summary = freshness.dbt_source_freshness(data_interval_end=datetime.now(UTC) - timedelta(hours=3))
+    assert summary["ok"] is True and summary["sources"] == [] and "ended 3.0 h ago" in summary["skipped"]
