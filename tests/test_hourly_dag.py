@@ -170,6 +170,9 @@ def test_dags_test_lands_exactly_the_previous_hour_of_every_stream(landing, ware
         files = len(_partition_files(landing, stream, LANDED_HOUR))
         assert f"{stream}, {LANDING_LOG_WINDOW}: files: {files} landed now, 0 already landed" in output, stream
 
+    # the freshness check after the landings: as of the end of the interval, every stream is fresh
+    assert "freshness: every stream is fresh as of 2026-11-01 05:05 UTC" in output
+
     # each landing task emitted the asset of its own raw table, once
     events = _asset_events(airflow_home)
     assert events == {RAW_ASSETS[stream].uri: [f"land_{stream}"] for stream in STREAMS}
@@ -206,6 +209,12 @@ def test_a_file_of_bad_lines_fails_its_task_at_once_with_a_plain_reason(tmp_path
             "routerloop: task 'land_router_decisions' of DAG 'router_telemetry_hourly' failed for the data "
             f"interval 2026-11-01 04:05 to 2026-11-01 05:05 UTC (try 1 of {settings().airflow_retries + 1}); "
             "it will not be retried."
+        ) in output
+        # nothing landed at all: the freshness check after the landings fails too, and says why
+        assert (
+            "routerloop: task 'freshness_gate' of DAG 'router_telemetry_hourly' failed for the data interval "
+            "2026-11-01 04:05 to 2026-11-01 05:05 UTC (try 1 of 1); it will not be retried. Reason: StaleStreams: "
+            f"{len(STREAMS)} of {len(STREAMS)} streams stale as of 2026-11-01 05:05 UTC: router_decisions: nothing landed"
         ) in output
         with db.connect(warehouse, autocommit=True) as conn:
             quarantined = conn.execute(
