@@ -25,7 +25,8 @@ parameters (it has no schedule); each task calls `routerloop.backfill`, as `rout
   `marts_gate` (each day of the range not older than the router's current weights) -> `publish_weights`.
   Gates never retry. A backfill never moves the router back: the export records an older day without
   making it current (`routerloop.export`).
-* **One at a time:** `max_active_runs=1`; dbt builds of every DAG are serialised by the warehouse.
+* **One at a time:** `max_active_runs=1`; its dbt build waits for any other one (`routerloop.build`'s
+  advisory lock `DBT_BUILD`).
 * Equivalent command: `routerloop backfill --start ... --end ... [--streams ...] [--full-refresh] [--dry-run]`.
 """
 
