@@ -227,6 +227,19 @@ def test_a_failed_load_leaves_the_previous_snapshot_intact(empty_warehouse, tmp_
     assert snapshot(empty_warehouse) == before
 
 
+def test_a_warehouse_built_with_the_old_seeds_converges(empty_warehouse):
+    """Before migration 10, dbt seeds created reference.teams etc. with the same columns: loads replace them."""
+    with psycopg.connect(empty_warehouse, autocommit=True) as conn:
+        conn.execute(
+            "create schema reference;"
+            " create table reference.teams (team_id text, team_name text, active_from date, active_to date);"
+            " insert into reference.teams values ('team_old', 'Old', '2026-01-01', null)"
+        )
+    assert reference.load(url=empty_warehouse)["loaded"]
+    state = snapshot(empty_warehouse)
+    assert len(state["teams"]) == 6 and "team_old" not in {row[0] for row in state["teams"]}
+
+
 def test_an_empty_warehouse_refuses_to_build(empty_warehouse, capsys):
     from routerloop.build import build
 
