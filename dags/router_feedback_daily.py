@@ -103,9 +103,14 @@ def raw_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
 @task
 def load_reference() -> dict:
     """The organisation's roster and experiments, loaded before dbt reads them (routerloop.reference)."""
-    from routerloop.reference import load
+    from airflow.sdk.exceptions import AirflowFailException
 
-    loaded = load()
+    from routerloop.reference import RosterError, load
+
+    try:
+        loaded = load()
+    except RosterError as invalid:  # the folder breaks a rule: retrying cannot fix it; the old roster stays
+        raise AirflowFailException(str(invalid)) from invalid
     print(f"reference folder: {'loaded as load ' if loaded['loaded'] else ''}{loaded.get('reason', loaded['load_id'])}")
     return {k: str(v) for k, v in loaded.items()}
 

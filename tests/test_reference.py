@@ -227,6 +227,21 @@ def test_a_failed_load_leaves_the_previous_snapshot_intact(empty_warehouse, tmp_
     assert snapshot(empty_warehouse) == before
 
 
+def test_a_team_the_history_names_cannot_be_deleted(empty_warehouse, tmp_path):
+    reference.load(url=empty_warehouse, effective_from=date(2026, 11, 1))
+    before = snapshot(empty_warehouse)
+    gone = roster_copy(tmp_path)
+    edit(gone, "teams.csv", lambda r: [t for t in r if t["team_id"] != "team_general"])
+    edit(gone, "agents.csv", lambda r: [{**a, "team_id": "team_billing"} if a["team_id"] == "team_general" else a for a in r])
+    with pytest.raises(reference.RosterError, match=r"teams.csv:0: \[team_in_history\] team 'team_general'"):
+        reference.load(gone, url=empty_warehouse, effective_from=date(2026, 12, 1))
+    assert snapshot(empty_warehouse) == before
+    # Retired by active_to instead, it loads; a correction of the past may drop it altogether.
+    edit(gone, "teams.csv", lambda r: r.append(
+        {"team_id": "team_general", "team_name": "General", "active_from": "2026-01-01", "active_to": "2026-11-30"}))
+    assert reference.load(gone, url=empty_warehouse, effective_from=date(2026, 12, 1))["loaded"]
+
+
 def test_a_warehouse_built_with_the_old_seeds_converges(empty_warehouse):
     """Before migration 10, dbt seeds created reference.teams etc. with the same columns: loads replace them."""
     with psycopg.connect(empty_warehouse, autocommit=True) as conn:

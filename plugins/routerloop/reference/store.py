@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from routerloop import db
-from routerloop.reference.files import Roster, read_roster
+from routerloop.reference.files import Problem, Roster, RosterError, read_roster
 from routerloop.warehouse import locks
 
 OPEN_END = date.max  # an open period (active_to null) in the timeline arithmetic below
@@ -75,6 +75,7 @@ def load(
                         "reason": f"unchanged since load {last[0]}", **roster.summary()}
             previous = {} if rewrite_history else _timeline_in(conn)
             timeline = merge_timeline(previous, file_periods(roster), effective_from)
+            _check_history_teams(roster, timeline)
             load_id = conn.execute(
                 "insert into reference.loads (loaded_by, source_dir, checksum, files, effective_from, rewrite_history)"
                 " values (%s, %s, %s, %s, %s, %s) returning load_id",
@@ -111,6 +112,23 @@ def _replace(conn, table: str, columns: tuple[str, ...], rows: list[list], load_
     with conn.cursor() as cursor, cursor.copy(f"copy reference.{table} ({names}) from stdin") as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def _check_history_teams(roster: Roster, timeline: dict[str, list[Period]]) -> None:
+    """Past memberships keep their team: a team they name must stay in teams.csv (retired by active_to)."""
+    known = {t["team_id"] for t in roster.teams}
+    last_named: dict[str, date] = {}
+    for periods in timeline.values():
+        for team, _, end in periods:
+            if team not in known:
+                last_named[team] = max(end, last_named.get(team, end))
+    if last_named:
+        raise RosterError(roster.directory, [
+            Problem("teams.csv", 0, "team_in_history",
+                    f"team {team!r} is not in teams.csv, but the membership history names it until {end}: keep its "
+                    "row and set active_to to retire it (or load with --rewrite-history to correct the past)")
+            for team, end in sorted(last_named.items())
+        ])
 
 
 def _user() -> str:
