@@ -91,21 +91,20 @@ def load(
                 for agent_id, periods in sorted(timeline.items()) for team, first, last_day in periods
             ]
             _replace(conn, "agent_memberships", ("agent_id", "team_id", "valid_from", "valid_to"),
-                     membership_rows, load_id, keep_load_ids=True, previous=previous, timeline=timeline)
+                     membership_rows, load_id, origins=previous)
     return {"loaded": True, "load_id": load_id, "checksum": roster.checksum, "effective_from": effective_from,
             "rewrite_history": rewrite_history, **roster.summary(), "membership_history_periods": len(membership_rows)}
 
 
 def _replace(conn, table: str, columns: tuple[str, ...], rows: list[list], load_id: int, *,
-             keep_load_ids: bool = False, previous: dict | None = None, timeline: dict | None = None) -> None:
-    """Delete and re-insert a table's rows inside the load's transaction (readers see old or new, never half)."""
+             origins: dict | None = None) -> None:
+    """Delete and re-insert a table's rows inside the load's transaction (readers see old or new, never half).
+
+    `origins` (the recorded membership history): a period an earlier load recorded keeps that load's id.
+    """
     conn.execute(f"delete from reference.{table}")
-    if keep_load_ids:
-        # A membership period that an earlier load recorded keeps that load's id (where it came from).
-        origin = {(a, t, f): lid for a, periods in (previous or {}).items() for t, f, _, lid in periods}
-        rows = [[*r, origin.get((r[0], r[1], r[2]), load_id)] for r in rows]
-    else:
-        rows = [[*r, load_id] for r in rows]
+    origin = {(a, t, f): lid for a, periods in (origins or {}).items() for t, f, _, lid in periods}
+    rows = [[*r, origin.get((r[0], r[1], r[2]), load_id)] for r in rows]
     if not rows:
         return
     names = ", ".join((*columns, "load_id"))
