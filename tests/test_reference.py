@@ -212,8 +212,8 @@ def test_a_failed_load_leaves_the_previous_snapshot_intact(empty_warehouse, tmp_
     assert snapshot(empty_warehouse) == before
     # A valid folder whose load fails half-way (after teams and agents were replaced): rolled back.
     changed = roster_copy(tmp_path, "changed")
-    edit(changed, "teams.csv", lambda r: r.pop())
-    edit(changed, "agents.csv", lambda r: [a for a in r if a["team_id"] != "team_general"])
+    edit(changed, "teams.csv", lambda r: r[0].update(team_name="Renamed"))
+    edit(changed, "agents.csv", lambda r: r[0].update(team_id="team_platform"))
     replace = store._replace
 
     def failing(conn, table, *args, **kwargs):
