@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                 out=landing, start=start, hours=args.hours + 1, seed=args.seed,
                 decisions_per_hour=per_hour, bad_rate=0.0, progress=False,
             )
+        from routerloop.reference import load as load_reference
+
+        load_reference(url=url)  # the roster the models report on (reference folder)
         landed, _ = timed("land the history", checked_land, landing, start, history_end)
         rows = {"lines": landed.totals.lines, "loaded": landed.totals.loaded}
         with db.connect(url) as conn:

@@ -27,7 +27,9 @@ written.
   runs, so landings done outside Airflow (`routerloop land`, backfills) count too. An asset schedule
   on the raw tables would fire after every hourly landing, and its data interval would not be a day.
 * **Tasks:** `wait_for_hourly_landings` -> `raw_gate` (raw suites for the day's partitions) ->
-  `transform` (Cosmos task group: one task per seed, and per model a `run` then a `test` task; the
+  `load_reference` (the reference folder, setting `reference_dir`, into schema `reference`: validated,
+  loaded in one transaction, membership history kept; an invalid folder fails the task and keeps the
+  previous roster) -> `transform` (Cosmos task group: per model a `run` then a `test` task; the
   day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day)
   -> `publish_weights` (`routerloop.export.publish` of the weights gate result this run's `marts_gate`
   recorded, passed as XCom; emits the asset of `router.routing_weights`) -> `write_report`.
@@ -99,6 +101,21 @@ def raw_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
 
 
 @task
+def load_reference() -> dict:
+    """The organisation's roster and experiments, loaded before dbt reads them (routerloop.reference)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from routerloop.reference import RosterError, load
+
+    try:
+        loaded = load()
+    except RosterError as invalid:  # the folder breaks a rule: retrying cannot fix it; the old roster stays
+        raise AirflowFailException(str(invalid)) from invalid
+    print(f"reference folder: {'loaded as load ' if loaded['loaded'] else ''}{loaded.get('reason', loaded['load_id'])}")
+    return {k: str(v) for k, v in loaded.items()}
+
+
+@task
 def marts_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
     """Weights and A/B suites for the day's marts; a failure stops the export."""
     from routerloop.gates import gate_marts
@@ -161,6 +178,7 @@ def router_feedback_daily():
     (
         wait_for_hourly_landings()
         >> raw_gate.override(task_id="raw_gate", **CHECK_TASK_ARGS)()
+        >> load_reference()
         >> transform
         >> gated
         >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])(gated)
@@ -172,15 +190,15 @@ def _finish_dbt_tasks(dbt_dag) -> None:
     """Two adjustments Cosmos cannot be configured for per task kind.
 
     - Cosmos gives every dbt task the same operator arguments; its test tasks are checks: no retries.
-    - Cosmos selects a model's or seed's node by bare name, which dbt also matches against folder names:
-      `dbt test --select experiments` (the seed) would run every test under models/*/experiments/ before
-      those models exist. A `path:` selector names exactly the one file.
+    - Cosmos selects a model's node by bare name, which dbt also matches against folder names: a model
+      named like a folder (`experiments`) would select every model under models/*/experiments/. A `path:`
+      selector names exactly the one file.
     """
     for operator in dbt_dag.tasks:
         if is_check_task(operator.task_id):
             operator.retries = CHECK_TASK_ARGS["retries"]
         node = (getattr(operator, "extra_context", None) or {}).get("dbt_node_config") or {}
-        if node.get("resource_type") in ("model", "seed") and operator.select == node.get("resource_name"):
+        if node.get("resource_type") == "model" and operator.select == node.get("resource_name"):
             operator.select = f"path:{node['original_file_path']}"
 
 

@@ -104,8 +104,12 @@ def pointed_at(url: str, work: Path):
 
 @pytest.fixture
 def own_database(database_url, tmp_path):
-    """A fresh database for one test that rebuilds marts incrementally (the session one stays untouched)."""
+    """A fresh database for one test that rebuilds marts incrementally (the session one stays untouched),
+    with the reference folder's roster loaded."""
+    from routerloop.reference import load as load_reference
+
     with fresh_database(database_url, "own") as url, pointed_at(url, tmp_path):
+        load_reference(url=url)
         yield url
 
 
@@ -121,12 +125,14 @@ def three_week_database(database_url, tmp_path_factory) -> tuple[Path, str]:
     """
     from routerloop.build import build
     from routerloop.landing import land
+    from routerloop.reference import load as load_reference
     from routerloop.simulation import generate
 
     landing = tmp_path_factory.mktemp("landing_three_weeks")
     generate(out=landing, start=DEMO_START, hours=THREE_WEEK_HOURS, seed=21, decisions_per_hour=60, bad_rate=0.0)
     with fresh_database(database_url, "3w") as url:
         with pointed_at(url, tmp_path_factory.mktemp("three_week_dbt")):
+            load_reference(url=url)
             landed = land(landing=landing, progress=False, url=url)
             assert landed.ok, landed.error
             built = build(full_refresh=True, url=url, quiet=True)

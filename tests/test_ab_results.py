@@ -55,6 +55,7 @@ KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 def ab_database(database_url, tmp_path_factory):
     """A database of this module's own with a generated, landed and built A/B mart."""
     from routerloop.landing import land
+    from routerloop.reference import load as load_reference
     from routerloop.simulation import generate
 
     work = tmp_path_factory.mktemp("ab_results")
@@ -62,6 +63,7 @@ def ab_database(database_url, tmp_path_factory):
         with pointed_at(url, work):
             generate(out=work / "landing", start=START, hours=HOURS, seed=23,
                      decisions_per_hour=DECISIONS_PER_HOUR, bad_rate=0.0, progress=False)
+            load_reference(url=url)
             landed = land(landing=work / "landing", progress=False, url=url)
             assert landed.ok, landed
             # cautious: tests of staging models outside the selection (e.g. feedback relationships) stay out

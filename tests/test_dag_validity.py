@@ -210,9 +210,11 @@ def test_daily_dag_runs_dbt_from_the_manifest_between_the_gates(bag, dbt_manifes
     assert all({f"transform.{m}.run", f"transform.{m}_run"} & transform for m in models)
     tests = [t for t in transform if _common.is_check_task(t)]
     assert len(tests) >= len(models) // 2 and all(tasks[t]["retries"] == 0 for t in tests)
-    # wait for the landings -> raw gate -> dbt -> marts gate -> publish -> report
+    # wait for the landings -> raw gate -> reference load -> dbt -> marts gate -> publish -> report
     assert tasks["wait_for_hourly_landings"]["downstream"] == ["raw_gate"]
-    assert tasks["raw_gate"]["downstream"] and set(tasks["raw_gate"]["downstream"]) <= transform
+    assert tasks["raw_gate"]["downstream"] == ["load_reference"]
+    assert tasks["load_reference"]["downstream"] and set(tasks["load_reference"]["downstream"]) <= transform
+    assert not any("seed" in t for t in transform)  # the roster is a load, no longer dbt seeds
     leaves = [t for t in transform if not set(tasks[t]["downstream"]) & transform]
     assert leaves and all(tasks[t]["downstream"] == ["marts_gate"] for t in leaves)
     assert tasks["marts_gate"]["downstream"] == ["publish_weights"]
@@ -250,8 +252,10 @@ def test_routerloop_core_imports_no_airflow(env):
 def test_check_and_writer_conventions():
     assert _common.is_check_task("raw_gate") and _common.is_check_task("marts.routing_weights.test")
     assert _common.is_check_task("transform.stg_router__decisions.test")
-    assert _common.is_check_task("transform.relationships_ab_results_experiment_id__ref_experiments__test")
-    assert not _common.is_check_task("transform.experiments_seed")
+    assert _common.is_check_task(
+        "transform.relationships_ab_results_experiment_id__ref_stg_reference__experiments___test")
+    assert not _common.is_check_task("transform.stg_reference__experiments_run")
+    assert not _common.is_check_task("load_reference")
     assert not _common.is_check_task("land_router_decisions")
     assert not _common.is_check_task("marts.latest_test_results.run")
     assert _common.is_writer_task("land_csat_ratings") and _common.is_writer_task("export.publish_weights")

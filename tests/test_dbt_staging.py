@@ -8,11 +8,12 @@ import pytest
 
 from routerloop.build import build
 from routerloop.landing import land
+from routerloop.reference import load as load_reference
 from routerloop.warehouse.raw import ensure_partitions
 
 pytestmark = pytest.mark.slow
 
-STAGING_SELECT = ["path:models/staging", "path:seeds"]
+STAGING_SELECT = ["path:models/staging"]
 STAGING_MODELS = {
     "stg_router__decisions",
     "stg_router__feedback",
@@ -20,6 +21,10 @@ STAGING_MODELS = {
     "stg_router__decision_outcomes",
     "stg_support__sla_outcomes",
     "stg_support__csat_ratings",
+    "stg_reference__teams",
+    "stg_reference__agents",
+    "stg_reference__sla_policies",
+    "stg_reference__experiments",
 }
 # Staging model -> (raw table, the stream key it has one row per).
 ONE_ROW_PER_KEY = {
@@ -34,7 +39,7 @@ ONE_ROW_PER_KEY = {
 
 @pytest.fixture(scope="module")
 def staged(small_landing, database_url, tmp_path_factory):
-    """Land the generated day, then `dbt build` the seeds and staging (models, data and unit tests)."""
+    """Load the roster, land the generated day, then `dbt build` staging (models, data and unit tests)."""
     target = tmp_path_factory.mktemp("staging_dbt")
     with pytest.MonkeyPatch.context() as patch:
         # Private dbt artifacts: other dbt runs (parallel sessions) must not share target/.
@@ -42,20 +47,21 @@ def staged(small_landing, database_url, tmp_path_factory):
         patch.setenv("DBT_LOG_PATH", str(target / "logs"))
         # Only tests whose parents are all selected: a singular test joining staging to a mart is not ours.
         patch.setenv("DBT_INDIRECT_SELECTION", "cautious")
+        load_reference(url=database_url)
         landed = land(landing=small_landing, url=database_url)
         assert landed.ok, landed
         result = build(select=STAGING_SELECT, url=database_url, quiet=True)
     return result
 
 
-def test_staging_and_seeds_build_with_every_test_passing(staged):
+def test_staging_builds_with_every_test_passing(staged):
     failures = "\n".join(f"{n['node']}: {n['message']}" for n in staged["failed"])
     assert staged["ok"], f"dbt build failed:\n{failures}"
     assert staged["failed"] == []
     built = {n["node"].split(".")[-1] for n in staged["results"] if n["node"].startswith("model.")}
     assert built >= STAGING_MODELS
     assert all(name.startswith("stg_") for name in built)
-    assert all(n["status"] == "success" for n in staged["results"] if n["node"].startswith(("model.", "seed.")))
+    assert all(n["status"] == "success" for n in staged["results"] if n["node"].startswith("model."))
     unit_tests = [n for n in staged["results"] if n["node"].startswith("unit_test.")]
     assert len(unit_tests) >= 3 and all(n["status"] == "pass" for n in unit_tests)
     assert staged["tests_passed"] > 100
@@ -147,11 +153,11 @@ def test_utc_dates_and_loaded_at_come_from_the_kept_raw_line(conn, staged):
     assert mismatches == 0
 
 
-def test_seeds_load_with_their_declared_types(conn, staged):
+def test_reference_models_have_their_declared_types(conn, staged):
     types = dict(
         conn.execute(
-            "select table_name || '.' || column_name, data_type from information_schema.columns"
-            " where table_schema = 'reference'"
+            "select replace(table_name, 'stg_reference__', '') || '.' || column_name, data_type"
+            " from information_schema.columns where table_schema = 'staging' and table_name like 'stg_reference__%'"
         ).fetchall()
     )
     assert types["teams.active_from"] == "date"

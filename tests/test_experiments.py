@@ -1,4 +1,4 @@
-"""The A/B toggles: dbt_project/seeds/experiments.csv, loaded and validated by routerloop.experiments."""
+"""The A/B toggles: experiments.csv of the reference folder, validated by routerloop.experiments."""
 
 from __future__ import annotations
 

@@ -63,8 +63,9 @@ def utc_date(series: pd.Series) -> pd.Series:
     return utc(series).dt.date
 
 
-def seed(name: str) -> pd.DataFrame:
-    return pd.read_csv(settings().dbt_project_dir / "seeds" / f"{name}.csv", dtype=str)
+def roster_file(name: str) -> pd.DataFrame:
+    """A file of the reference folder (its agents hold one membership period each)."""
+    return pd.read_csv(settings().reference_dir / f"{name}.csv", dtype=str)
 
 
 def mart(url: str, name: str, order_by: str) -> pd.DataFrame:
@@ -104,10 +105,10 @@ def csat_ratings(landing: Path) -> pd.DataFrame:
 
 
 def expected_sla_csat_rolling(landing: Path, level: str) -> pd.DataFrame:
-    """The rolling marts recomputed: every date x window x team (or agent) of the seeds."""
+    """The rolling marts recomputed: every date x window x team (or agent) of the roster."""
     sla, csat = sla_outcomes(landing), csat_ratings(landing)
     key = "teamId" if level == "team" else "agentId"
-    entities = seed("teams") if level == "team" else seed("agents")
+    entities = roster_file("teams") if level == "team" else roster_file("agents")
     all_days = pd.concat([sla["day"], csat["day"]])
     days = dates_between(all_days.min(), all_days.max())
     k = int(dbt_var("csat_suppression_k"))

@@ -575,7 +575,7 @@ DAILY_DAYS = 5
 
 
 def build_upstream_and_weights(url: str, start=None, end=None, full_refresh: bool = False) -> None:
-    args = ["build", "--select", "+weight_adjustment_log", "--resource-type", "model", "--resource-type", "seed"]
+    args = ["build", "--select", "+weight_adjustment_log", "--resource-type", "model"]
     # The interval as vars, the way a data engineer calls dbt by hand (routerloop passes it in the
     # environment, macros/incremental_window.sql): both must give the same weights.
     interval = {name: moment.isoformat() for name, moment in (("start", start), ("end", end)) if moment}

@@ -133,11 +133,13 @@
     Post-hook of the staging models: fresh statistics for the models that read the table next in the
     same build. A build without `start` rewrites much of it: always. An incremental run of a data
     interval changes too few rows to need them (autovacuum's analyze keeps up, and analyzing millions
-    of rows costs seconds per table): only a table never analyzed (just created).
+    of rows costs seconds per table): only a table never analyzed (just created). A view (the reference
+    models over schema reference) has no statistics of its own: nothing.
 -#}
 {% macro analyze_staged_table() -%}
     {%- set relation = this.schema ~ '.' ~ this.identifier -%}
-    {%- if interval_reprocess_from_date() is none -%}
+    {%- if config.get('materialized') == 'view' -%}
+    {%- elif interval_reprocess_from_date() is none -%}
         analyze {{ relation }}
     {%- else -%}
         do $$

@@ -92,12 +92,15 @@ def build(
 
     dbt's unit tests check the SQL, not the data, so (as dbt's guide advises for production) the
     scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
-    run them. `unit_tests` forces either way.
+    run them. `unit_tests` forces either way. Raises routerloop.reference.ReferenceNotLoaded when the
+    warehouse has no roster (run `routerloop reference load`).
     """
+    from routerloop.reference import require_loaded
     from routerloop.warehouse.migrations import migrate
 
     with db.connect(url or db.database_url()) as conn:
         migrate(conn)  # the audit tables dbt's hooks write to
+        require_loaded(conn)  # no roster: every team and agent mart would be empty; say so instead
     args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
         args.append("--full-refresh")

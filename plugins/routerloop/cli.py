@@ -448,8 +448,46 @@ def cmd_airflow(args) -> int:
     return run_airflow(airflow_args or ["--help"], capture=False).returncode
 
 
+def add_reference(sub) -> None:
+    p = sub.add_parser("reference", help="the organisation's roster and experiments (the reference folder)")
+    p.add_argument("action", choices=["validate", "load", "show"],
+                   help="validate: check the folder (file, line and rule of each problem); load: validate, then "
+                        "replace schema reference's snapshot in one transaction, keeping history; show: what is loaded")
+    p.add_argument("--dir", type=Path, metavar="DIR", help="validate/load: the folder (default: setting reference_dir)")
+    p.add_argument("--effective-from", metavar="DATE", type=parse_date,
+                   help=f"load: the first day the folder's memberships apply; earlier days keep what earlier loads "
+                        f"recorded (default: today, UTC); {DATE_FORMAT}")
+    p.add_argument("--rewrite-history", action="store_true",
+                   help="load: a correction: the folder's periods replace the whole membership history")
+    p.add_argument("--by", help="load: who loads (recorded; default: the current user)")
+    p.add_argument("--as-of", metavar="DATE", type=parse_date, help=f"show: each team's agents on that day; {DATE_FORMAT}")
+    p.add_argument("--agent", metavar="AGENT_ID", help="show: the agent's membership history")
+    p.set_defaults(func=cmd_reference)
+
+
+def cmd_reference(args) -> int:
+    from routerloop import reference
+
+    if args.action == "show":
+        _print_json(reference.show(as_of=args.as_of, agent_id=args.agent))
+        return 0
+    try:
+        if args.action == "validate":
+            roster = reference.read_roster(args.dir)
+            _print_json({"valid": True, "directory": str(roster.directory), "checksum": roster.checksum,
+                         **roster.summary()})
+            return 0
+        result = reference.load(args.dir, effective_from=args.effective_from,
+                                rewrite_history=args.rewrite_history, loaded_by=args.by)
+    except reference.RosterError as exc:
+        print(f"routerloop reference {args.action}: {exc}", file=sys.stderr)
+        return 1
+    _print_json(result)
+    return 0
+
+
 def add_experiments(sub) -> None:
-    p = sub.add_parser("experiments", help="A/B experiments in dbt_project/seeds/experiments.csv (validated)")
+    p = sub.add_parser("experiments", help="A/B experiments in the reference folder's experiments.csv (validated)")
     p.add_argument("action", choices=["list", "show"], help="list: a table of all; show: one as JSON")
     p.add_argument("experiment_id", nargs="?", help="show: the experiment")
     p.set_defaults(func=cmd_experiments)
@@ -494,8 +532,9 @@ def cmd_demo(args) -> int:
 # --------------------------------------------------------------------------- parser
 
 # The subcommands in the order `routerloop --help` lists them.
-SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_build, add_lint_sql, add_docs, add_gates, add_export,
-               add_report, add_contract_doc, add_airflow, add_experiments, add_demo)
+SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_reference, add_build,
+               add_lint_sql, add_docs, add_gates, add_export, add_report, add_contract_doc, add_airflow,
+               add_experiments, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,10 @@ class Settings:
     export_dir: Path | None = None
     # Where HTML reports and Great Expectations Data Docs are written.
     report_dir: Path | None = None
+    # The organisation's roster and experiments (teams, agents, SLA policies, experiments; CSV files
+    # documented in reference/README.md), loaded by `routerloop reference load`. Default: the demo's
+    # roster in the repository's reference/ folder.
+    reference_dir: Path | None = None
     # postgresql:// URL of the warehouse; unset means the embedded server under state_dir/pg.
     database_url: str | None = None
     # A file whose share of quarantined lines exceeds this fails its landing task (after quarantining).
@@ -90,6 +94,7 @@ class Settings:
         object.__setattr__(self, "state_dir", Path(state))
         object.__setattr__(self, "landing_dir", Path(self.landing_dir or state / "landing"))
         object.__setattr__(self, "export_dir", Path(self.export_dir or self.root / "exports"))
+        object.__setattr__(self, "reference_dir", Path(self.reference_dir or self.root / "reference"))
         object.__setattr__(self, "report_dir", Path(self.report_dir or self.root / "reports"))
         object.__setattr__(self, "dbt_manifest_path",
                            Path(self.dbt_manifest_path or Path(state) / "dbt" / "manifest.json"))

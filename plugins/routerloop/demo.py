@@ -1,6 +1,6 @@
 """`make demo`: a week of telemetry through the whole loop, then a short summary of where to look.
 
-generate -> land -> dbt build -> gates (raw for the landed window, marts for the newest day) -> export
+generate -> load the reference folder -> land -> dbt build -> gates (raw for the landed window, marts for the newest day) -> export
 -> report: the same functions, in the same order, as the DAGs. A failed gate stops before the export,
 so the router keeps its last good version.
 """
@@ -47,6 +47,7 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     print(f"warehouse: {db.status()['url']}")
 
     generate_telemetry(landing, hours, seed, decisions_per_hour)
+    load_roster(url)
     landed = land_telemetry(landing, window_end)
     built = build_marts(url)
     write_dag_manifest(url)
@@ -75,6 +76,16 @@ def generate_telemetry(landing, hours: int, seed: int, decisions_per_hour: int) 
             # replaced (the generation is deterministic), files it does not write are kept.
             print("    replacing the files of an earlier generation in these hours (other files are kept)")
             generate(**arguments, overwrite=True)
+
+
+def load_roster(url: str) -> dict:
+    from routerloop.reference import load
+
+    with _step(f"load the roster of {settings().reference_dir} into schema reference"):
+        loaded = load(url=url)
+        print(f"    {'loaded' if loaded['loaded'] else loaded['reason']}: {loaded['teams']} teams, "
+              f"{loaded['agents']} agents, {loaded['sla_policies']} SLA policies, {loaded['experiments']} experiment(s)")
+    return loaded
 
 
 def land_telemetry(landing, window_end: datetime) -> dict:

@@ -1,9 +1,10 @@
-"""A/B experiments: one versioned config file, `dbt_project/seeds/experiments.csv`, loaded by dbt as a seed.
+"""A/B experiments: `experiments.csv` of the reference folder (setting `reference_dir`), loaded into the
+warehouse with the rest of the roster by `routerloop reference load` (routerloop.reference).
 
 One row per variant. A variant names either a weight strategy (a key of the dbt var `weight_strategies`)
 or a rule version (`v2.3`), so weight A/B tests and rule-version A/B tests share the machinery: the
 router stamps each decision with `experimentId` + `variant`, and `marts.ab_results` compares the
-variants. Turning an experiment on or off is an edit of `enabled` in that file, reviewed like code.
+variants. Turning an experiment on or off is an edit of `enabled` in that file, then a reference load.
 
 Columns: experiment_id, variant, variant_kind (weight_strategy | rule_version), traffic_share,
 is_control, starts_at, ends_at (ISO 8601 with offset; the window is [starts_at, ends_at)),
@@ -131,7 +132,7 @@ class Experiment:
 
 
 def experiments_path() -> Path:
-    return settings().dbt_project_dir / "seeds" / "experiments.csv"
+    return settings().reference_dir / "experiments.csv"
 
 
 def metric_directions() -> dict[str, str]:
@@ -153,7 +154,7 @@ def load_experiments(path: Path | None = None) -> dict[str, Experiment]:
             f"{path}: header must be exactly {','.join(COLUMNS)} (got {','.join(header) or 'nothing'})"
         )
     rows = [(line, row) for line, row in enumerate(reader, start=2)]
-    experiments, problems = _parse(rows)
+    experiments, problems = parse_rows(rows)
     if problems:
         listing = "\n".join(f"  {path.name}:{p}" for p in problems)
         raise ExperimentConfigError(f"{path}: {len(problems)} problem(s):\n{listing}")
@@ -176,7 +177,8 @@ def running_experiments(at: datetime, path: Path | None = None) -> list[Experime
 # --------------------------------------------------------------------------- parsing and validation
 
 
-def _parse(rows: list[tuple[int, dict]]) -> tuple[dict[str, Experiment], list[str]]:
+def parse_rows(rows: list[tuple[int, dict]]) -> tuple[dict[str, Experiment], list[str]]:
+    """Experiments from (line number, row) pairs; each problem reads `<line>: <what is wrong>`."""
     problems: list[str] = []
     directions = metric_directions()
     strategies = set(dbt_var("weight_strategies") or {})

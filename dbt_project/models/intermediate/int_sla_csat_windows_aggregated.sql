@@ -1,9 +1,10 @@
 -- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {#-
     The rolling SLA/CSAT figures of marts.team_sla_csat_rolling and marts.agent_sla_csat_rolling: one
-    row per as-of date x window x entity (every team of the teams seed and every agent of the agents
-    seed, whether active or not) from the first to the last date with SLA or CSAT data. An outcome or a
-    rating counts for its team and for its agent.
+    row per as-of date x window x entity (every team of stg_reference__teams and every agent of
+    stg_reference__agents, whether active or not) from the first to the last date with SLA or CSAT data.
+    An outcome or a rating counts for its team and for its agent. An agent's row carries the team the
+    agent was in on the as-of date (membership history), so last month's rows keep last month's team.
 
     Windows are var('rolling_windows'); a window of w days ending at D covers dates D - w + 1 .. D.
     Counts are sums of daily counts. The MTTR percentiles are exactly percentile_cont: a window's
@@ -51,15 +52,17 @@ recompute_from as (
 entities as (
     select
         'team' as entity_level,
-        teams.team_id as entity_id,
-        teams.team_id
-    from {{ ref('teams') }} as teams
-    union all
+        teams.team_id as entity_id
+    from {{ ref('stg_reference__teams') }} as teams
+    union
     select
         'agent' as entity_level,
-        agents.agent_id as entity_id,
-        agents.team_id
-    from {{ ref('agents') }} as agents
+        agents.agent_id as entity_id
+    from {{ ref('stg_reference__agents') }} as agents
+),
+
+memberships as (
+    select * from {{ ref('stg_reference__agents') }}
 ),
 
 sla_dates as (
@@ -92,6 +95,23 @@ rolling_windows as (
     select unnest(array[{{ windows | join(', ') }}]) as window_days
 ),
 
+-- An agent's team on each as-of date (membership history): the period holding the date; outside
+-- every period (before joining, after leaving) the nearest one, the last started before, else the first.
+agent_teams as (
+    select distinct on (as_of_dates.as_of_date, memberships.agent_id)
+        as_of_dates.as_of_date,
+        memberships.agent_id,
+        memberships.team_id
+    from as_of_dates
+    cross join memberships
+    order by
+        as_of_dates.as_of_date asc,
+        memberships.agent_id asc,
+        memberships.active_from > as_of_dates.as_of_date asc,
+        case when memberships.active_from <= as_of_dates.as_of_date then memberships.active_from end desc nulls last,
+        memberships.active_from asc
+),
+
 -- The grain: every as-of date x window x entity.
 windows as (
     select
@@ -100,10 +120,15 @@ windows as (
         as_of_dates.as_of_date - rolling_windows.window_days + 1 as window_start_date,
         entities.entity_level,
         entities.entity_id,
-        entities.team_id
+        case when entities.entity_level = 'team' then entities.entity_id else agent_teams.team_id end as team_id
     from as_of_dates
     cross join rolling_windows
     cross join entities
+    left join agent_teams
+        on
+            entities.entity_level = 'agent'
+            and as_of_dates.as_of_date = agent_teams.as_of_date
+            and entities.entity_id = agent_teams.agent_id
 ),
 
 -- The daily counts of every team and agent, back one longest window before the first recomputed date.

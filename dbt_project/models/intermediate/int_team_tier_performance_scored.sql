@@ -36,11 +36,11 @@ daily as (
 ),
 
 teams as (
-    select team_id from {{ ref('teams') }}
+    select team_id from {{ ref('stg_reference__teams') }}
 ),
 
 tiers as (
-    select distinct tier from {{ ref('sla_policies') }}
+    select distinct tier from {{ ref('stg_reference__sla_policies') }}
 ),
 
 -- The first to the last date holding an SLA evaluation or a CSAT rating (zero rows hold neither).
@@ -235,7 +235,7 @@ mttr_by_team as (
     group by as_of_date, team_id, tier
 ),
 
--- Tier-wide values (every team of the tier, in the seed or not): the priors of the shrinkage.
+-- Tier-wide values (every team of the tier, in the roster or not): the priors of the shrinkage.
 sla_priors as (
     select
         as_of_date,

@@ -1,5 +1,5 @@
 {#- Every experiment: traffic shares sum to 1, exactly one control, one kind, starts_at < ends_at (the
-    seed-side check of what routerloop.experiments validates before a change is merged). -#}
+    warehouse-side check of what routerloop.experiments validates before a change is merged). -#}
 select
     experiment_id,
     sum(traffic_share) as total_share,
@@ -7,7 +7,7 @@ select
     count(distinct variant_kind) as kinds,
     min(starts_at) as starts_at,
     max(ends_at) as ends_at
-from {{ ref('experiments') }}
+from {{ ref('stg_reference__experiments') }}
 group by experiment_id
 having
     abs(sum(traffic_share) - 1.0) > {{ var('float_tolerance') | float }}

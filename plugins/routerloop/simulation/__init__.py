@@ -1,7 +1,7 @@
 """Simulated router telemetry in the contract's landing layout: a small simulation, not noise.
 
 Teams have a latent skill per tier and a load; agents belong to teams; every tier has an SLA policy
-(dbt_project/seeds/*.csv are the reference data). Each hour the router makes `decisions_per_hour`
+(the reference folder, setting reference_dir, is the roster). Each hour the router makes `decisions_per_hour`
 decisions. A decision has a true tier the router may miss (mostly by one tier, more often when its
 reason tags say the message was ambiguous), a confidence that is higher when it is right, a rule
 version, and an A/B variant (routerloop.experiments: a sha256 of experiment and ticket id bucketed

@@ -1,15 +1,13 @@
-"""The reference data the project owns (dbt_project/seeds), as the simulation needs it."""
+"""The roster of the reference folder (routerloop.reference), as the simulation needs it."""
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from routerloop import contract
-from routerloop.config import settings
-from routerloop.experiments import Experiment, load_experiments
+from routerloop.experiments import Experiment
 
 
 @dataclass(frozen=True)
@@ -56,33 +54,24 @@ class Reference:
     experiments: tuple[Experiment, ...]  # validated by routerloop.experiments
 
 
-def load_reference(seeds_dir: Path | None = None) -> Reference:
-    """Teams, agents, SLA policies and enabled experiments from the dbt seeds (experiments validated)."""
-    seeds = seeds_dir or settings().dbt_project_dir / "seeds"
-    teams = tuple(Team(r["team_id"], _active_range(r)) for r in _rows(seeds / "teams.csv"))
-    agents = tuple(Agent(r["agent_id"], r["team_id"], _active_range(r)) for r in _rows(seeds / "agents.csv"))
+def load_reference(directory: Path | None = None) -> Reference:
+    """Teams, agents (one entry per membership period), SLA policies and enabled experiments of the
+    reference folder (setting reference_dir), validated by routerloop.reference."""
+    from routerloop.reference import read_roster
+
+    roster = read_roster(directory)
+    teams = tuple(Team(r["team_id"], ActiveRange(r["active_from"], r["active_to"])) for r in roster.teams)
+    agents = tuple(
+        Agent(r["agent_id"], r["team_id"], ActiveRange(r["active_from"], r["active_to"])) for r in roster.agents
+    )
     policies = {}
-    for r in _rows(seeds / "sla_policies.csv"):
+    for r in roster.sla_policies:
         policies[r["tier"]] = SlaPolicy(
             r["sla_policy"], r["tier"], float(r["first_response_minutes"]), float(r["resolve_minutes"]),
             float(r["warn_at_share"]),
         )
     missing = [tier for tier in contract.TIERS if tier not in policies]
     if missing:
-        raise ValueError(f"{seeds / 'sla_policies.csv'} has no policy for tier(s) {', '.join(missing)}")
-    experiments = tuple(e for e in load_experiments(seeds / "experiments.csv").values() if e.enabled)
+        raise ValueError(f"{roster.directory / 'sla_policies.csv'} has no policy for tier(s) {', '.join(missing)}")
+    experiments = tuple(e for e in roster.experiments.values() if e.enabled)
     return Reference(teams, agents, policies, experiments)
-
-
-def _active_range(row: dict) -> ActiveRange:
-    # active_to is the last active day (inclusive); an empty cell means still active.
-    return ActiveRange(_day(row["active_from"]), _day(row["active_to"]))
-
-
-def _day(text: str) -> date | None:
-    return date.fromisoformat(text) if text.strip() else None
-
-
-def _rows(path: Path) -> list[dict]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))

@@ -20,6 +20,7 @@ PUBLISH = 3  # publishing routing weights (session lock, held until latest.json 
 UDF_STATISTICS = 4  # dbt on-run-start: the statistics functions in schema udf
 UDF_WEIGHTS = 5  # dbt on-run-start: the weight functions in schema udf
 DBT_BUILD = 6  # one dbt build of the project at a time
+REFERENCE_LOAD = 7  # loading the reference folder (transaction lock)
 
 # Locks the dbt project takes (name -> key); mirrored in macros/advisory_locks.sql.
 DBT_LOCKS = {"udf_statistics": UDF_STATISTICS, "udf_weights": UDF_WEIGHTS}

@@ -1,7 +1,7 @@
-"""The warehouse's own schemas (raw, audit, router), created by versioned, idempotent migrations.
+"""The warehouse's own schemas (raw, audit, router, reference), created by versioned, idempotent migrations.
 
-dbt owns staging, intermediate, marts, reference and udf. Everything routerloop writes outside dbt
-lives in the three schemas below, and every table, type and role of theirs is created here and only
+dbt owns staging, intermediate, marts and udf. Everything routerloop writes outside dbt
+lives in the four schemas below, and every table, type and role of theirs is created here and only
 here:
 
 - `MIGRATIONS` is an append-only list. A migration is never edited once released: a change is a new
@@ -221,6 +221,79 @@ create table if not exists raw.ledger_acknowledgements (
 );
 comment on table raw.ledger_acknowledgements is 'A failed landing an operator accepted (routerloop ledger
 acknowledge): who, when and why. Its hour no longer fails the hourly landing task.';
+"""),
+    Migration(10, "reference: the organisation's roster, loaded with history", """
+create schema if not exists reference;
+create table if not exists reference.loads (
+    load_id bigint generated always as identity primary key,
+    loaded_at timestamptz not null default clock_timestamp(),
+    loaded_by text not null,
+    source_dir text not null,
+    checksum text not null,
+    files jsonb not null,
+    effective_from date not null,
+    rewrite_history boolean not null default false
+);
+comment on table reference.loads is 'Every load of the reference folder (routerloop reference load): who, when,
+from where, the digest of its files, and the day from which it changed the memberships.';
+-- The current snapshot of each file. Databases built before this migration hold the dbt seeds of the
+-- same names and columns: they converge by gaining load_id, and the first load replaces their rows.
+create table if not exists reference.teams (
+    team_id text primary key,
+    team_name text not null,
+    active_from date not null,
+    active_to date,
+    check (active_to is null or active_to >= active_from)
+);
+alter table reference.teams add column if not exists load_id bigint references reference.loads;
+create table if not exists reference.agents (
+    agent_id text not null,
+    team_id text not null,
+    active_from date not null,
+    active_to date,
+    primary key (agent_id, active_from),
+    check (active_to is null or active_to >= active_from)
+);
+alter table reference.agents add column if not exists load_id bigint references reference.loads;
+create table if not exists reference.sla_policies (
+    sla_policy text primary key,
+    tier text not null,
+    first_response_minutes integer not null,
+    resolve_minutes integer not null,
+    warn_at_share numeric not null
+);
+alter table reference.sla_policies add column if not exists load_id bigint references reference.loads;
+create table if not exists reference.experiments (
+    experiment_id text not null,
+    variant text not null,
+    variant_kind text not null,
+    traffic_share numeric not null,
+    is_control boolean not null,
+    starts_at timestamptz not null,
+    ends_at timestamptz not null,
+    primary_metric text not null,
+    secondary_metrics text,
+    guardrail_metrics text,
+    min_sample_per_variant integer,
+    min_relative_lift numeric,
+    enabled boolean not null,
+    primary key (experiment_id, variant)
+);
+alter table reference.experiments add column if not exists load_id bigint references reference.loads;
+-- The history: which agent was in which team on which days, over every load. A load changes only the
+-- days from its effective_from on (and days no earlier load covered), unless it rewrites history.
+create table if not exists reference.agent_memberships (
+    agent_id text not null,
+    team_id text not null,
+    valid_from date not null,
+    valid_to date,
+    load_id bigint not null references reference.loads,
+    primary key (agent_id, valid_from),
+    check (valid_to is null or valid_to >= valid_from)
+);
+comment on table reference.agent_memberships is 'Agent -> team membership periods over time, kept across
+reference loads (valid_to inclusive, null while open); the marts attribute an agent by the period holding
+the date.';
 """),
 )
 

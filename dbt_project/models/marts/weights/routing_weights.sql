@@ -5,7 +5,7 @@
 
     score  = a strategy's configured blend of the shrunk components (weighted mean of those present);
              a strategy without components (static) has no score and a target of base.
-    target = base * (score / tier-mean score)^alpha, the tier mean over the teams of the seed.
+    target = base * (score / tier-mean score)^alpha, the tier mean over the teams of the roster.
     weight = udf.routing_weight_step(previous day's weight, target, outcomes, ...): first day base,
              thin data decays toward base, deadband, step cap, floor and ceiling (macros/udf_weights.sql).
 
