@@ -27,11 +27,11 @@ strategies as (
 ),
 
 teams as (
-    select team_id from {{ ref('teams') }}
+    select team_id from {{ ref('stg_reference__teams') }}
 ),
 
 tiers as (
-    select distinct tier from {{ ref('sla_policies') }}
+    select distinct tier from {{ ref('stg_reference__sla_policies') }}
 )
 
 select

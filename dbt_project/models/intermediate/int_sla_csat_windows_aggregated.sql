@@ -1,9 +1,10 @@
 -- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {#-
     The rolling SLA/CSAT figures of marts.team_sla_csat_rolling and marts.agent_sla_csat_rolling: one
-    row per as-of date x window x entity (every team of the teams seed and every agent of the agents
-    seed, whether active or not) from the first to the last date with SLA or CSAT data. An outcome or a
-    rating counts for its team and for its agent.
+    row per as-of date x window x entity (every team and agent of the roster, whether active or not,
+    and every team and agent that telemetry names but the roster does not know, with in_roster false)
+    from the first to the last date with SLA or CSAT data. An outcome or a rating counts for its team
+    and for its agent.
 
     Windows are var('rolling_windows'); a window of w days ending at D covers dates D - w + 1 .. D.
     Counts are sums of daily counts. The MTTR percentiles are exactly percentile_cont: a window's
@@ -48,18 +49,69 @@ recompute_from as (
 ),
 
 {% endif -%}
+-- The teams and agents telemetry names, each with its latest team (an agent the roster does not know
+-- is shown under the team it last worked for).
+observed_agents as (
+    select distinct on (activity.agent_id)
+        activity.agent_id,
+        activity.team_id
+    from (
+        select
+            sla_daily.agent_id,
+            sla_daily.team_id,
+            sla_daily.evaluated_date as activity_date
+        from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
+        union all
+        select
+            csat_daily.agent_id,
+            csat_daily.team_id,
+            csat_daily.submitted_date as activity_date
+        from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+    ) as activity
+    where activity.agent_id is not null
+    order by activity.agent_id asc, activity.activity_date desc, activity.team_id asc
+),
+
+observed_teams as (
+    select sla_daily.team_id from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
+    union
+    select csat_daily.team_id from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+),
+
+-- Every team and agent of the roster, and those telemetry names that it does not know (in_roster
+-- false: their rows count, and reference_gaps lists them).
 entities as (
     select
         'team' as entity_level,
         teams.team_id as entity_id,
-        teams.team_id
-    from {{ ref('teams') }} as teams
+        teams.team_id,
+        true as in_roster
+    from {{ ref('stg_reference__teams') }} as teams
+    union all
+    select
+        'team' as entity_level,
+        observed_teams.team_id as entity_id,
+        observed_teams.team_id,
+        false as in_roster
+    from observed_teams
+    where
+        observed_teams.team_id is not null
+        and observed_teams.team_id not in (select known.team_id from {{ ref('stg_reference__teams') }} as known)
     union all
     select
         'agent' as entity_level,
         agents.agent_id as entity_id,
-        agents.team_id
-    from {{ ref('agents') }} as agents
+        agents.team_id,
+        true as in_roster
+    from {{ ref('stg_reference__agents') }} as agents
+    union all
+    select
+        'agent' as entity_level,
+        observed_agents.agent_id as entity_id,
+        observed_agents.team_id,
+        false as in_roster
+    from observed_agents
+    where observed_agents.agent_id not in (select known.agent_id from {{ ref('stg_reference__agents') }} as known)
 ),
 
 sla_dates as (
@@ -100,7 +152,8 @@ windows as (
         as_of_dates.as_of_date - rolling_windows.window_days + 1 as window_start_date,
         entities.entity_level,
         entities.entity_id,
-        entities.team_id
+        entities.team_id,
+        entities.in_roster
     from as_of_dates
     cross join rolling_windows
     cross join entities
@@ -402,6 +455,7 @@ select
     windows.entity_level,
     windows.team_id,
     case when windows.entity_level = 'agent' then windows.entity_id end as agent_id,
+    windows.in_roster,
     windows.window_start_date,
     totals.tickets,
     totals.attained,

@@ -36,11 +36,11 @@ daily as (
 ),
 
 teams as (
-    select team_id from {{ ref('teams') }}
+    select team_id from {{ ref('stg_reference__teams') }}
 ),
 
 tiers as (
-    select distinct tier from {{ ref('sla_policies') }}
+    select distinct tier from {{ ref('stg_reference__sla_policies') }}
 ),
 
 -- The first to the last date holding an SLA evaluation or a CSAT rating (zero rows hold neither).

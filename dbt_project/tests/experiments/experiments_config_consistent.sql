@@ -7,7 +7,7 @@ select
     count(distinct variant_kind) as kinds,
     min(starts_at) as starts_at,
     max(ends_at) as ends_at
-from {{ ref('experiments') }}
+from {{ ref('stg_reference__experiments') }}
 group by experiment_id
 having
     abs(sum(traffic_share) - 1.0) > {{ var('float_tolerance') | float }}

@@ -11,7 +11,7 @@ decisions as (
 ),
 
 variants as (
-    select * from {{ ref('experiments') }}
+    select * from {{ ref('stg_reference__experiments') }}
 ),
 
 final as (

@@ -8,7 +8,7 @@
 with
 
 experiments as (
-    select * from {{ ref('experiments') }}
+    select * from {{ ref('stg_reference__experiments') }}
 ),
 
 tickets as (
