@@ -471,11 +471,11 @@ select
     totals.csat_responses < {{ suppression_k }} as csat_suppressed,
     case
         when totals.csat_responses >= {{ suppression_k }}
-            then totals.csat_rating_sum::double precision / totals.csat_responses
+            then totals.csat_rating_sum::double precision / nullif(totals.csat_responses, 0)
     end as csat_mean,
     case
         when totals.csat_responses >= {{ suppression_k }}
-            then 100 * totals.csat_satisfied::double precision / totals.csat_responses
+            then 100 * totals.csat_satisfied::double precision / nullif(totals.csat_responses, 0)
     end as csat_satisfied_pct
 from windows
 inner join windowed_totals as totals
