@@ -145,10 +145,12 @@ def empty_experiment_arm() -> World:
     return w
 
 
-def no_csat() -> World:
+def no_csat_no_resolution() -> World:
+    """No CSAT rating at all, and no ticket resolved yet (no resolution time: MTTR has no data)."""
     w = World()
     for i in range(4):
-        w.ticket(hour=8 + i, sla=("attained", "breach")[i % 2], outcome=True, variant=(CONTROL, TREATMENT)[i % 2])
+        w.ticket(hour=8 + i, sla=("warn", "breach")[i // 2], resolve_minutes=None, outcome=True,
+                 variant=(CONTROL, TREATMENT)[i % 2])
     return w
 
 
@@ -225,14 +227,6 @@ def unknown_ids_everywhere() -> World:
     return w
 
 
-def unresolved_only() -> World:
-    """Tickets evaluated but never resolved (no resolution time anywhere: MTTR has no data)."""
-    w = World()
-    for i in range(3):
-        w.ticket(hour=8 + i, sla="warn", resolve_minutes=None, variant=(CONTROL, TREATMENT)[i % 2])
-    return w
-
-
 @dataclass(frozen=True)
 class Expect:
     gates_pass: bool = True  # every marts gate passes (warnings allowed); False: the weights gate fails
@@ -249,7 +243,7 @@ WORLDS = {
                  "team:team_support_0", "team:team_support_1"),
         treatment_lift_null=True, treatment_p_null=True, team_rows_not_in_roster=2)),
     "empty_experiment_arm": (empty_experiment_arm, Expect(treatment_lift_null=True, treatment_p_null=True)),
-    "no_csat": (no_csat, Expect(treatment_lift_null=False)),
+    "no_csat_no_resolution": (no_csat_no_resolution, Expect(treatment_lift_null=False)),
     "no_feedback": (no_feedback, Expect(treatment_lift_null=False)),
     "no_outcomes": (no_outcomes, Expect(gates_pass=False, treatment_lift_null=True, treatment_p_null=True)),
     "single_team": (single_team, Expect(treatment_lift_null=False)),
@@ -262,7 +256,6 @@ WORLDS = {
         gap_ids=("agent:ag_new_hire", "experiment:exp_not_configured", "sla_policy:sla_custom_2h",
                  f"variant:{EXPERIMENT}/sla_fancy"),
         treatment_lift_null=False)),
-    "unresolved_only": (unresolved_only, Expect(treatment_lift_null=False, treatment_p_null=True)),
 }
 
 

@@ -488,9 +488,10 @@ def test_every_marts_suite_fails_on_a_day_without_data(marts_url, monkeypatch, c
         monkeypatch.undo()
         reload_settings()
     printed = {r["suite"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(printed) == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert set(printed) == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE,
+                            gates.REFERENCE_GAPS_SUITE}
     assert not any(r["success"] for r in printed.values())
-    for suite in (gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE):
+    for suite in (gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE, gates.REFERENCE_GAPS_SUITE):
         failed = printed[suite]["failed_expectations"]
         assert [f["expectation"] for f in failed] == ["expect_table_row_count_to_be_between"]
         assert failed[0]["observed"] == 0
@@ -508,7 +509,8 @@ def test_every_gate_passes_on_the_real_build(three_week_url, three_week_warehous
         day = conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
     raw = gates.gate_raw(first, last + timedelta(hours=1), url=three_week_url)
     marts = gates.gate_marts(day, url=three_week_url)
-    assert {r.suite for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert {r.suite for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE,
+                                        gates.REFERENCE_GAPS_SUITE}
     results = raw + marts
     assert all(r.success for r in results), [r.failed_expectations for r in results if not r.success]
     ab = next(r for r in marts if r.suite == gates.AB_RESULTS_SUITE)

@@ -470,15 +470,21 @@ def ab_gate_batches(as_of_date: date, url: str | None = None) -> list[Batch]:
     """The A/B batches of the day as the marts gate validates them: with `min_rows`, 1 for a day the
     marts do not hold (so an empty day fails instead of passing with nothing to check), else 0 (a
     built day without a running experiment has no A/B rows, rightly)."""
-    with db.connect(url or db.database_url()) as conn:
-        min_rows = 0 if day_is_built(conn, as_of_date) else 1
+    min_rows = _min_rows(as_of_date, url)
     return [replace(b, parameters={**b.parameters, "min_rows": min_rows}) for b in ab_batches(as_of_date)]
 
 
-def reference_gaps_batch(as_of_date: date) -> Batch:
+def _min_rows(as_of_date: date, url: str | None = None) -> int:
+    """1 for a day the marts do not hold (a suite must not pass with nothing to check), else 0."""
+    with db.connect(url or db.database_url()) as conn:
+        return 0 if day_is_built(conn, as_of_date) else 1
+
+
+def reference_gaps_batch(as_of_date: date, url: str | None = None) -> Batch:
     """The ids telemetry names and the roster does not know (marts.reference_gaps), seen in a span that
-    holds the day (first_seen before its end, last_seen after its start). Its suite only warns: a new team
-    or hire must not stop the loop, but it must be visible (an unknown team gets no routing weight)."""
+    holds the day (first_seen before its end, last_seen after its start). Its suite only warns about them:
+    a new team or hire must not stop the loop, but it must be visible (an unknown team gets no routing
+    weight). Like the A/B suites it fails a day the marts do not hold (`min_rows`)."""
     day = as_of_date.isoformat()
     return Batch(
         suite=REFERENCE_GAPS_SUITE,
@@ -488,11 +494,11 @@ def reference_gaps_batch(as_of_date: date) -> Batch:
             " from marts.reference_gaps"
             f" where first_seen < '{day}'::date + 1 and last_seen >= '{day}'::date"
         ),
-        parameters={},
+        parameters={"min_rows": _min_rows(as_of_date, url)},
     )
 
 
 def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[GateResult]:
     batches = [weights_batch(as_of_date, url=url), *ab_gate_batches(as_of_date, url=url),
-               reference_gaps_batch(as_of_date)]
+               reference_gaps_batch(as_of_date, url=url)]
     return run_gates(batches, url=url, raise_on_failure=raise_on_failure)
