@@ -490,7 +490,7 @@ def reference_gaps_batch(as_of_date: date, url: str | None = None) -> Batch:
         suite=REFERENCE_GAPS_SUITE,
         batch_id=f"reference_gaps[{day}]",
         query=(
-            "select kind, id, kind || ':' || id as unknown_id, rows, first_seen, last_seen"
+            "select kind, id, kind || ':' || id as unknown_id, seen_rows, first_seen, last_seen"
             " from marts.reference_gaps"
             f" where first_seen < '{day}'::date + 1 and last_seen >= '{day}'::date"
         ),

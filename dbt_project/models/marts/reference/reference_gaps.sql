@@ -43,13 +43,14 @@ decision_ids as (
         max(decisions.created_at) as last_seen,
         count(*) as seen_rows
     from decisions
-    cross join lateral (
-        values
-        ('team', decisions.team_id),
-        ('agent', decisions.agent_id),
-        ('experiment', decisions.experiment_id),
-        ('variant', decisions.experiment_id || '/' || decisions.variant)
-    ) as ids (kind, id)
+    cross join
+        lateral (
+            values
+            ('team', decisions.team_id),
+            ('agent', decisions.agent_id),
+            ('experiment', decisions.experiment_id),
+            ('variant', decisions.experiment_id || '/' || decisions.variant)
+        ) as ids (kind, id)
     where ids.id is not null
     group by ids.kind, ids.id
 ),
@@ -62,12 +63,13 @@ sla_ids as (
         max(sla_outcomes.evaluated_at) as last_seen,
         count(*) as seen_rows
     from sla_outcomes
-    cross join lateral (
-        values
-        ('team', sla_outcomes.team_id),
-        ('agent', sla_outcomes.agent_id),
-        ('sla_policy', sla_outcomes.sla_policy)
-    ) as ids (kind, id)
+    cross join
+        lateral (
+            values
+            ('team', sla_outcomes.team_id),
+            ('agent', sla_outcomes.agent_id),
+            ('sla_policy', sla_outcomes.sla_policy)
+        ) as ids (kind, id)
     where ids.id is not null
     group by ids.kind, ids.id
 ),
@@ -80,28 +82,29 @@ csat_ids as (
         max(csat_ratings.submitted_at) as last_seen,
         count(*) as seen_rows
     from csat_ratings
-    cross join lateral (
-        values
-        ('team', csat_ratings.team_id),
-        ('agent', csat_ratings.agent_id)
-    ) as ids (kind, id)
+    cross join
+        lateral (
+            values
+            ('team', csat_ratings.team_id),
+            ('agent', csat_ratings.agent_id)
+        ) as ids (kind, id)
     where ids.id is not null
     group by ids.kind, ids.id
 ),
 
 observed as (
     select
-        'router_decisions' as stream,
+        'router_decisions' as stream_name,
         decision_ids.*
     from decision_ids
     union all
     select
-        'sla_outcomes' as stream,
+        'sla_outcomes' as stream_name,
         sla_ids.*
     from sla_ids
     union all
     select
-        'csat_ratings' as stream,
+        'csat_ratings' as stream_name,
         csat_ids.*
     from csat_ids
 ),
@@ -161,9 +164,9 @@ final as (
         id,
         min(first_seen) as first_seen,
         max(last_seen) as last_seen,
-        sum(seen_rows)::bigint as rows,
-        array_agg(stream order by stream) as streams,
-        jsonb_object_agg(stream, seen_rows) as rows_by_stream
+        sum(seen_rows)::bigint as seen_rows,
+        array_agg(stream_name order by stream_name) as seen_in_streams,
+        jsonb_object_agg(stream_name, seen_rows) as rows_by_stream
     from unknown
     group by kind, id
 )
