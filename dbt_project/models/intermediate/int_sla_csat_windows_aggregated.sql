@@ -49,12 +49,13 @@ recompute_from as (
 ),
 
 {% endif -%}
--- The teams and agents telemetry names, each with its latest team (an agent the roster does not know
--- is shown under the team it last worked for).
+-- The teams and agents telemetry names, from the first date they appear, each agent with its latest
+-- team (an agent the roster does not know is shown under the team it last worked for).
 observed_agents as (
     select distinct on (activity.agent_id)
         activity.agent_id,
-        activity.team_id
+        activity.team_id,
+        min(activity.activity_date) over (partition by activity.agent_id) as first_date
     from (
         select
             sla_daily.agent_id,
@@ -73,26 +74,40 @@ observed_agents as (
 ),
 
 observed_teams as (
-    select sla_daily.team_id from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
-    union
-    select csat_daily.team_id from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+    select
+        activity.team_id,
+        min(activity.activity_date) as first_date
+    from (
+        select
+            sla_daily.team_id,
+            sla_daily.evaluated_date as activity_date
+        from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
+        union all
+        select
+            csat_daily.team_id,
+            csat_daily.submitted_date as activity_date
+        from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+    ) as activity
+    group by activity.team_id
 ),
 
 -- Every team and agent of the roster, and those telemetry names that it does not know (in_roster
--- false: their rows count, and reference_gaps lists them).
+-- false: their rows count, from the first date they appear on, and reference_gaps lists them).
 entities as (
     select
         'team' as entity_level,
         teams.team_id as entity_id,
         teams.team_id,
-        true as in_roster
+        true as in_roster,
+        null::date as first_date
     from {{ ref('stg_reference__teams') }} as teams
     union all
     select
         'team' as entity_level,
         observed_teams.team_id as entity_id,
         observed_teams.team_id,
-        false as in_roster
+        false as in_roster,
+        observed_teams.first_date
     from observed_teams
     where
         observed_teams.team_id is not null
@@ -102,14 +117,16 @@ entities as (
         'agent' as entity_level,
         agents.agent_id as entity_id,
         agents.team_id,
-        true as in_roster
+        true as in_roster,
+        null::date as first_date
     from {{ ref('stg_reference__agents') }} as agents
     union all
     select
         'agent' as entity_level,
         observed_agents.agent_id as entity_id,
         observed_agents.team_id,
-        false as in_roster
+        false as in_roster,
+        observed_agents.first_date
     from observed_agents
     where observed_agents.agent_id not in (select known.agent_id from {{ ref('stg_reference__agents') }} as known)
 ),
@@ -157,6 +174,7 @@ windows as (
     from as_of_dates
     cross join rolling_windows
     cross join entities
+    where entities.first_date is null or as_of_dates.as_of_date >= entities.first_date
 ),
 
 -- The daily counts of every team and agent, back one longest window before the first recomputed date.
