@@ -2,20 +2,13 @@
     Ids that telemetry names and the roster does not know: one row per (kind, id). Such rows still land,
     stage and count (the team and agent marts carry them with in_roster = false); here is the list to
     fix the roster from. A variant counts only under an experiment the roster knows (the experiment
-    itself is the gap otherwise). A table rebuilt on every run from the staged telemetry.
+    itself is the gap otherwise). A table rebuilt on every run from int_reference_ids_observed (small:
+    one row per id and stream).
 -#}
 with
 
-decisions as (
-    select * from {{ ref('stg_router__decisions') }}
-),
-
-sla_outcomes as (
-    select * from {{ ref('stg_support__sla_outcomes') }}
-),
-
-csat_ratings as (
-    select * from {{ ref('stg_support__csat_ratings') }}
+observed as (
+    select * from {{ ref('int_reference_ids_observed') }}
 ),
 
 teams as (
@@ -32,81 +25,6 @@ sla_policies as (
 
 experiments as (
     select * from {{ ref('stg_reference__experiments') }}
-),
-
--- Every id each stream names, with when it was seen (the record's own time) and how often.
-decision_ids as (
-    select
-        ids.kind,
-        ids.id,
-        min(decisions.created_at) as first_seen,
-        max(decisions.created_at) as last_seen,
-        count(*) as seen_rows
-    from decisions
-    cross join
-        lateral (
-            values
-            ('team', decisions.team_id),
-            ('agent', decisions.agent_id),
-            ('experiment', decisions.experiment_id),
-            ('variant', decisions.experiment_id || '/' || decisions.variant)
-        ) as ids (kind, id)
-    where ids.id is not null
-    group by ids.kind, ids.id
-),
-
-sla_ids as (
-    select
-        ids.kind,
-        ids.id,
-        min(sla_outcomes.evaluated_at) as first_seen,
-        max(sla_outcomes.evaluated_at) as last_seen,
-        count(*) as seen_rows
-    from sla_outcomes
-    cross join
-        lateral (
-            values
-            ('team', sla_outcomes.team_id),
-            ('agent', sla_outcomes.agent_id),
-            ('sla_policy', sla_outcomes.sla_policy)
-        ) as ids (kind, id)
-    where ids.id is not null
-    group by ids.kind, ids.id
-),
-
-csat_ids as (
-    select
-        ids.kind,
-        ids.id,
-        min(csat_ratings.submitted_at) as first_seen,
-        max(csat_ratings.submitted_at) as last_seen,
-        count(*) as seen_rows
-    from csat_ratings
-    cross join
-        lateral (
-            values
-            ('team', csat_ratings.team_id),
-            ('agent', csat_ratings.agent_id)
-        ) as ids (kind, id)
-    where ids.id is not null
-    group by ids.kind, ids.id
-),
-
-observed as (
-    select
-        'router_decisions' as stream_name,
-        decision_ids.*
-    from decision_ids
-    union all
-    select
-        'sla_outcomes' as stream_name,
-        sla_ids.*
-    from sla_ids
-    union all
-    select
-        'csat_ratings' as stream_name,
-        csat_ids.*
-    from csat_ids
 ),
 
 known as (
