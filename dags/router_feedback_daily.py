@@ -133,6 +133,8 @@ def publish_weights(marts_gate_results: list[dict], data_interval_start=None, da
     published = publish_gated_day(start.date(), marts_gate_results)
     print(f"weights version {published.weights_version}: {published.action} ({published.path});"
           f" the router reads {published.current_version}")
+    if published.teams_without_weight:
+        print(f"warning: teams not in the roster get no weight: {', '.join(published.teams_without_weight)}")
     return published.to_dict()
 
 

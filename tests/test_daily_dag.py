@@ -126,7 +126,8 @@ def test_dags_test_builds_gates_publishes_and_reports_the_day(landing, warehouse
         )}
     assert weights > 0
     assert {suite for _, suite, _, _ in results} == {f"raw_{s}" for s in STREAMS} | {
-        gates.LANDING_FILES_SUITE, gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE
+        gates.LANDING_FILES_SUITE, gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE,
+        gates.REFERENCE_GAPS_SUITE,
     }
     assert all(success for *_, success in results)
     weights_gate = next(gid for gid, suite, batch, _ in results if suite == gates.WEIGHTS_SUITE)

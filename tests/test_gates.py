@@ -274,6 +274,9 @@ def marts_url(database_url, report_dir):
                 traffic_share double precision, p_value double precision, p_value_holm double precision,
                 srm_p_value double precision, verdict text
             );
+            create table marts.reference_gaps (
+                kind text, id text, first_seen timestamptz, last_seen timestamptz, seen_rows bigint
+            );
             """
         )
         # The dbt models that tell the gates which rows to expect, hand-made like the marts: the keys
@@ -488,15 +491,40 @@ def test_every_marts_suite_fails_on_a_day_without_data(marts_url, monkeypatch, c
         monkeypatch.undo()
         reload_settings()
     printed = {r["suite"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(printed) == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert set(printed) == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE,
+                            gates.REFERENCE_GAPS_SUITE}
     assert not any(r["success"] for r in printed.values())
-    for suite in (gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE):
+    for suite in (gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE, gates.REFERENCE_GAPS_SUITE):
         failed = printed[suite]["failed_expectations"]
         assert [f["expectation"] for f in failed] == ["expect_table_row_count_to_be_between"]
         assert failed[0]["observed"] == 0
     # the same suites pass on a day the marts hold without any experiment (nothing to check there)
     _weights(marts_url, empty_day)
     assert all(r.success for r in _gate_ab(marts_url, empty_day).values())
+
+
+def test_unknown_roster_ids_warn_without_failing_the_gate(marts_url, caplog):
+    """Ids the roster does not know, seen on the day, are a warning: the gate passes, records them with
+    severity warning and logs them; ids seen only on other days are not the day's business."""
+    _weights(marts_url, DAY)
+    _sql(marts_url, "delete from marts.reference_gaps")
+    _sql(marts_url, "insert into marts.reference_gaps values"
+                    " ('team', 'team_new', %s, %s, 7), ('agent', 'ag_old', %s, %s, 2)",
+         (f"{DAY} 08:00Z", f"{DAY} 09:00Z", "2026-10-01 08:00Z", "2026-10-02 08:00Z"))
+    try:
+        with caplog.at_level("WARNING", logger="routerloop.gates"):
+            results = gates.run_gates([gates.reference_gaps_batch(DAY, url=marts_url)], url=marts_url)
+    finally:
+        _sql(marts_url, "delete from marts.reference_gaps")
+    (result,) = results
+    assert result.success and [w.severity for w in result.warnings] == ["warning"]
+    assert result.warnings[0].observed["partial_unexpected_list"] == ["team:team_new"]
+    assert result.summary()["warnings"] == 1
+    recorded = _audit(marts_url, [result.id])[result.id]
+    assert recorded["success"] is True and recorded["failed"][0]["severity"] == "warning"
+    assert "passed with warnings" in caplog.text and "team:team_new" in caplog.text
+    # the same suite on a day without unknown ids: no warning
+    assert not gates.validate(gates.reference_gaps_batch(DAY, url=marts_url), url=marts_url).warnings
 
 
 # --------------------------------------------------------------------------- the real build
@@ -508,7 +536,8 @@ def test_every_gate_passes_on_the_real_build(three_week_url, three_week_warehous
         day = conn.execute("select max(as_of_date) from marts.routing_weights").fetchone()[0]
     raw = gates.gate_raw(first, last + timedelta(hours=1), url=three_week_url)
     marts = gates.gate_marts(day, url=three_week_url)
-    assert {r.suite for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE}
+    assert {r.suite for r in marts} == {gates.WEIGHTS_SUITE, gates.AB_RESULTS_SUITE, gates.AB_SHARES_SUITE,
+                                        gates.REFERENCE_GAPS_SUITE}
     results = raw + marts
     assert all(r.success for r in results), [r.failed_expectations for r in results if not r.success]
     ab = next(r for r in marts if r.suite == gates.AB_RESULTS_SUITE)

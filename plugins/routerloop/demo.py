@@ -123,7 +123,7 @@ def run_quality_gates(url: str, window_end: datetime, day) -> list[dict]:
             results += gates.gate_marts(day, url=url, raise_on_failure=False)
     for r in results:
         if not r.success:
-            print(f"    FAILED gate {r['suite']} {r['batch']} (gate_result_id {r['id']}):", file=sys.stderr)
+            print(f"    FAILED gate {r.suite} {r.batch} (gate_result_id {r.id}):", file=sys.stderr)
             for f in r.failed_expectations:
                 print(f"      {f.expectation} {f.kwargs}: observed {f.observed}", file=sys.stderr)
     return results
@@ -164,7 +164,8 @@ def print_summary(url: str, landing, landed: dict, built: dict, gate_results: li
     print(f"this run: {landed.totals.files} files looked at; landing ok: {landed.ok}")
     print(f"dbt: {built['models_built']} models built, {built['tests_passed']} tests passed, "
           f"{len(built['failed'])} failed (invocation {built['invocation_id']})")
-    print(f"gates: {passed} of {len(gate_results)} passed "
+    warned = sum(1 for r in gate_results if r.warnings)
+    print(f"gates: {passed} of {len(gate_results)} passed, {warned} with warnings "
           f"(audit.gate_results; Data Docs: {gates.data_docs_dir() / 'index.html'})")
     if published:
         print(f"exported weights version: {published.weights_version} ({published.action}, "

@@ -24,6 +24,7 @@ until latest.json is written, so the table and latest.json always name the same 
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -35,11 +36,13 @@ from routerloop.config import settings
 from routerloop.files import write_atomically
 from routerloop.warehouse import locks
 from routerloop.warehouse.migrations import migrate
-from routerloop.weight_rows import mart_rows, rows_digest
+from routerloop.weight_rows import mart_rows, rows_digest, unweighted_teams
+
+log = logging.getLogger(__name__)
 
 # router.publish_log.action (the check constraint of migration "publish log records older versions")
 LOG_ACTIONS = ("publish", "rollback", "recorded")
-_NOT_IN_MANIFEST = ("action", "replaced_version", "path", "current_version")
+_NOT_IN_MANIFEST = ("action", "replaced_version", "path", "current_version", "teams_without_weight")
 
 
 class ExportRefused(RuntimeError):
@@ -61,6 +64,8 @@ class PublishResult:
     replaced_version: str | None  # the version this one replaced as the router's current (none if not)
     path: str
     current_version: str | None = None  # the version the router reads after this call
+    # Teams telemetry named in the weights window that the roster does not know: no weight (reported only).
+    teams_without_weight: tuple[str, ...] = ()
 
     def manifest(self) -> dict:
         """The manifest written at the top of every exported file."""
@@ -224,7 +229,11 @@ def publish(as_of_date: date | None = None, dbt_invocation_id: str | None = None
             row_count=len(rows), sha256=digest, dbt_invocation_id=invocation_id, gate_result_id=recorded_gate_id,
             action=action, replaced_version=current if replaces else None,
             path=str(export_dir() / f"{version}.json"), current_version=version if replaces else current,
+            teams_without_weight=tuple(unweighted_teams(conn, as_of_date)),
         )
+        if result.teams_without_weight:
+            log.warning("weights of %s: teams not in the roster get no weight: %s (see marts.reference_gaps)",
+                        as_of_date, ", ".join(result.teams_without_weight))
         document = _document(result.manifest(), rows)
         # The version file first: once the table names a version, its file exists.
         write_atomically(Path(result.path), document)

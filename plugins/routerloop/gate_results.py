@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 WEIGHTS_SUITE = "marts_routing_weights"
+# An expectation of this severity (GX's `severity`, set per expectation in expectations/*.json) is
+# reported when it fails but does not fail its gate; any other severity does.
+WARNING_SEVERITIES = ("warning", "info")
 
 
 def weights_batch_id(as_of_date: date) -> str:
@@ -23,6 +26,11 @@ class FailedExpectation:
     expectation: str  # the GX expectation type, e.g. expect_column_values_to_be_in_set
     kwargs: dict
     observed: object  # the observed value, or the unexpected count and examples
+    severity: str = "critical"  # GX's severity: critical fails the gate, warning and info only report
+
+    @property
+    def is_warning(self) -> bool:
+        return self.severity in WARNING_SEVERITIES
 
 
 @dataclass(frozen=True)
@@ -30,15 +38,21 @@ class GateResult:
     id: int  # audit.gate_results.gate_result_id
     suite: str
     batch: str
-    success: bool
+    success: bool  # no failed expectation of severity critical (warnings do not fail a gate)
     statistics: dict = field(default_factory=dict)
     failed_expectations: list[FailedExpectation] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     data_docs_path: str | None = None
 
+    @property
+    def warnings(self) -> list[FailedExpectation]:
+        """The failed expectations that only warn (the gate passed in spite of them)."""
+        return [f for f in self.failed_expectations if f.is_warning]
+
     def summary(self) -> dict:
         """The few fields a scheduler shows for a gate (its XCom value)."""
-        return {"id": self.id, "suite": self.suite, "batch": self.batch, "success": self.success}
+        return {"id": self.id, "suite": self.suite, "batch": self.batch, "success": self.success,
+                "warnings": len(self.warnings)}
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,6 +33,7 @@ RAW_SUITE_PREFIX = "raw_"
 LANDING_FILES_SUITE = "raw_landed_files"
 AB_RESULTS_SUITE = "marts_ab_results"
 AB_SHARES_SUITE = "marts_ab_shares"
+REFERENCE_GAPS_SUITE = "marts_reference_gaps"
 DATA_DOCS_SITE = "routerloop"
 GX_LOGGER = "great_expectations"
 # The dbt models that say which rows a day of the marts must hold (the gates expect exactly those).
@@ -51,6 +52,18 @@ class GateFailed(RuntimeError):
             lines.append(f"gate {result.suite} failed for batch {result.batch} (gate_result_id {result.id}):")
             lines += [f"  - {f.expectation} {f.kwargs}: observed {f.observed}" for f in result.failed_expectations]
         super().__init__("\n".join(lines))
+
+
+def summarise_warnings(results: list[GateResult]) -> str | None:
+    """One sentence naming the gates that passed with warnings and what they observed (None: no warnings)."""
+    warned = [r for r in results if r.warnings]
+    if not warned:
+        return None
+    parts = "; ".join(
+        f"{r.suite} on {r.batch}: " + ", ".join(f"{w.expectation} observed {w.observed}" for w in r.warnings)
+        for r in warned
+    )
+    return f"{len(warned)} quality gate suite{'' if len(warned) == 1 else 's'} passed with warnings: {parts}."
 
 
 def summarise_failures(failed: list[GateResult], validated: int | None = None) -> str:
@@ -333,18 +346,24 @@ def validate(batch: Batch, url: str | None = None) -> GateResult:
             expectation=r.expectation_config.type,
             kwargs={k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
             observed=_observed(r.result),
+            severity=str(getattr(r.expectation_config.severity, "value", r.expectation_config.severity)),
         )
         for r in validation.results
         if not r.success
     ]
+    # GX counts any failed expectation against the run; a gate fails only on critical ones.
+    success = all(f.is_warning for f in failed)
     with db.connect(url) as conn:
         migrate(conn)
         result = record(
-            conn, suite=batch.suite, batch=batch.batch_id, success=bool(run.success),
+            conn, suite=batch.suite, batch=batch.batch_id, success=success,
             statistics=dict(validation.statistics), failed_expectations=failed, parameters=batch.parameters,
             data_docs_path=str(data_docs_dir() / "index.html"), batch_sha256=batch.fingerprint,
         )
-    log.info("gate %s %s: %s", batch.suite, batch.batch_id, "passed" if result.success else "FAILED")
+    verdict = "passed" if result.success else "FAILED"
+    if result.warnings:
+        verdict += f" with {len(result.warnings)} warning(s)"
+    log.info("gate %s %s: %s", batch.suite, batch.batch_id, verdict)
     return result
 
 
@@ -416,7 +435,9 @@ def _suite_kwargs(suite: dict) -> dict:
     import great_expectations as gx
 
     expectations = [
-        gx.expectations.registry.get_expectation_impl(e["type"])(**e["kwargs"], meta=e.get("meta") or {})
+        gx.expectations.registry.get_expectation_impl(e["type"])(
+            **e["kwargs"], meta=e.get("meta") or {}, severity=e.get("severity", "critical")
+        )
         for e in suite["expectations"]
     ]
     return {"name": suite["name"], "expectations": expectations, "meta": suite.get("meta") or {}}
@@ -432,6 +453,9 @@ def run_gates(batches: list[Batch], url: str | None = None, raise_on_failure: bo
     """Validate every batch (all of them, so one report shows every failure), then fail if any failed."""
     results = [validate(b, url=url) for b in batches]
     failed = [r for r in results if not r.success]
+    warned = summarise_warnings(results)
+    if warned:
+        log.warning("%s", warned)
     if failed and raise_on_failure:
         raise GateFailed(failed, validated=len(results))
     return results
@@ -446,11 +470,35 @@ def ab_gate_batches(as_of_date: date, url: str | None = None) -> list[Batch]:
     """The A/B batches of the day as the marts gate validates them: with `min_rows`, 1 for a day the
     marts do not hold (so an empty day fails instead of passing with nothing to check), else 0 (a
     built day without a running experiment has no A/B rows, rightly)."""
-    with db.connect(url or db.database_url()) as conn:
-        min_rows = 0 if day_is_built(conn, as_of_date) else 1
+    min_rows = _min_rows(as_of_date, url)
     return [replace(b, parameters={**b.parameters, "min_rows": min_rows}) for b in ab_batches(as_of_date)]
 
 
+def _min_rows(as_of_date: date, url: str | None = None) -> int:
+    """1 for a day the marts do not hold (a suite must not pass with nothing to check), else 0."""
+    with db.connect(url or db.database_url()) as conn:
+        return 0 if day_is_built(conn, as_of_date) else 1
+
+
+def reference_gaps_batch(as_of_date: date, url: str | None = None) -> Batch:
+    """The ids telemetry names and the roster does not know (marts.reference_gaps), seen in a span that
+    holds the day (first_seen before its end, last_seen after its start). Its suite only warns about them:
+    a new team or hire must not stop the loop, but it must be visible (an unknown team gets no routing
+    weight). Like the A/B suites it fails a day the marts do not hold (`min_rows`)."""
+    day = as_of_date.isoformat()
+    return Batch(
+        suite=REFERENCE_GAPS_SUITE,
+        batch_id=f"reference_gaps[{day}]",
+        query=(
+            "select kind, id, kind || ':' || id as unknown_id, seen_rows, first_seen, last_seen"
+            " from marts.reference_gaps"
+            f" where first_seen < '{day}'::date + 1 and last_seen >= '{day}'::date"
+        ),
+        parameters={"min_rows": _min_rows(as_of_date, url)},
+    )
+
+
 def gate_marts(as_of_date: date, url: str | None = None, raise_on_failure: bool = True) -> list[GateResult]:
-    return run_gates([weights_batch(as_of_date, url=url), *ab_gate_batches(as_of_date, url=url)], url=url,
-                     raise_on_failure=raise_on_failure)
+    batches = [weights_batch(as_of_date, url=url), *ab_gate_batches(as_of_date, url=url),
+               reference_gaps_batch(as_of_date, url=url)]
+    return run_gates(batches, url=url, raise_on_failure=raise_on_failure)

@@ -10,6 +10,8 @@ import hashlib
 import json
 from datetime import date
 
+from routerloop.config import dbt_var
+
 
 def mart_rows(conn, as_of_date: date) -> list[dict]:
     """The weights of one day as exported: previous_weight is the mart's (the weight of the day before)."""
@@ -39,6 +41,23 @@ def rows_digest(rows: list[dict]) -> str:
 def mart_digest(conn, as_of_date: date) -> str:
     """sha256 of a day's weights as they would be exported; the weights gate records it."""
     return rows_digest(mart_rows(conn, as_of_date))
+
+
+def unweighted_teams(conn, as_of_date: date) -> list[str]:
+    """Teams that telemetry named within the weights window ending at `as_of_date` but the roster does not
+    know (marts.reference_gaps): the weights cover the roster's teams only, so these get no weight."""
+    if not conn.execute("select to_regclass('marts.reference_gaps') is not null").fetchone()[0]:
+        return []
+    window_days = int(dbt_var("weights_window_days"))
+    cursor = conn.execute(
+        """
+        select id from marts.reference_gaps
+        where kind = 'team' and first_seen < %(day)s::date + 1 and last_seen >= %(day)s::date - %(window)s + 1
+        order by id
+        """,
+        {"day": as_of_date, "window": window_days},
+    )
+    return [team for (team,) in cursor]
 
 
 def day_is_built(conn, as_of_date: date) -> bool:

@@ -1,10 +1,11 @@
 -- depends_on: {{ ref('stg_support__sla_outcomes') }}
 {#-
     The rolling SLA/CSAT figures of marts.team_sla_csat_rolling and marts.agent_sla_csat_rolling: one
-    row per as-of date x window x entity (every team of stg_reference__teams and every agent of
-    stg_reference__agents, whether active or not) from the first to the last date with SLA or CSAT data.
-    An outcome or a rating counts for its team and for its agent. An agent's row carries the team the
-    agent was in on the as-of date (membership history), so last month's rows keep last month's team.
+    row per as-of date x window x entity (every team and agent of the roster, whether active or not,
+    and every team and agent that telemetry names but the roster does not know, with in_roster false)
+    from the first to the last date with SLA or CSAT data. An outcome or a rating counts for its team
+    and for its agent. A roster agent's row carries the team the agent was in on the as-of date
+    (membership history), so last month's rows keep last month's team.
 
     Windows are var('rolling_windows'); a window of w days ending at D covers dates D - w + 1 .. D.
     Counts are sums of daily counts. The MTTR percentiles are exactly percentile_cont: a window's
@@ -49,16 +50,87 @@ recompute_from as (
 ),
 
 {% endif -%}
+-- The teams and agents telemetry names, from the first date they appear, each agent with its latest
+-- team (an agent the roster does not know is shown under the team it last worked for).
+observed_agents as (
+    select distinct on (activity.agent_id)
+        activity.agent_id,
+        activity.team_id,
+        min(activity.activity_date) over (partition by activity.agent_id) as first_date
+    from (
+        select
+            sla_daily.agent_id,
+            sla_daily.team_id,
+            sla_daily.evaluated_date as activity_date
+        from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
+        union all
+        select
+            csat_daily.agent_id,
+            csat_daily.team_id,
+            csat_daily.submitted_date as activity_date
+        from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+    ) as activity
+    where activity.agent_id is not null
+    order by activity.agent_id asc, activity.activity_date desc, activity.team_id asc
+),
+
+observed_teams as (
+    select
+        activity.team_id,
+        min(activity.activity_date) as first_date
+    from (
+        select
+            sla_daily.team_id,
+            sla_daily.evaluated_date as activity_date
+        from {{ ref('int_sla_outcomes_daily_aggregated') }} as sla_daily
+        union all
+        select
+            csat_daily.team_id,
+            csat_daily.submitted_date as activity_date
+        from {{ ref('int_csat_ratings_daily_aggregated') }} as csat_daily
+    ) as activity
+    group by activity.team_id
+),
+
+-- Every team and agent of the roster, and those telemetry names that it does not know (in_roster
+-- false: their rows count, from the first date they appear on, and reference_gaps lists them).
 entities as (
     select
         'team' as entity_level,
-        teams.team_id as entity_id
+        teams.team_id as entity_id,
+        teams.team_id,
+        true as in_roster,
+        null::date as first_date
     from {{ ref('stg_reference__teams') }} as teams
-    union
+    union all
+    select
+        'team' as entity_level,
+        observed_teams.team_id as entity_id,
+        observed_teams.team_id,
+        false as in_roster,
+        observed_teams.first_date
+    from observed_teams
+    where
+        observed_teams.team_id is not null
+        and observed_teams.team_id not in (select known.team_id from {{ ref('stg_reference__teams') }} as known)
+    union all
+    -- A roster agent's team depends on the date (agent_teams); one entity per agent, whatever its periods.
+    select distinct
+        'agent' as entity_level,
+        agents.agent_id as entity_id,
+        null::text as team_id,
+        true as in_roster,
+        null::date as first_date
+    from {{ ref('stg_reference__agents') }} as agents
+    union all
     select
         'agent' as entity_level,
-        agents.agent_id as entity_id
-    from {{ ref('stg_reference__agents') }} as agents
+        observed_agents.agent_id as entity_id,
+        observed_agents.team_id,
+        false as in_roster,
+        observed_agents.first_date
+    from observed_agents
+    where observed_agents.agent_id not in (select known.agent_id from {{ ref('stg_reference__agents') }} as known)
 ),
 
 memberships as (
@@ -120,7 +192,8 @@ windows as (
         as_of_dates.as_of_date - rolling_windows.window_days + 1 as window_start_date,
         entities.entity_level,
         entities.entity_id,
-        case when entities.entity_level = 'team' then entities.entity_id else agent_teams.team_id end as team_id
+        coalesce(agent_teams.team_id, entities.team_id) as team_id,
+        entities.in_roster
     from as_of_dates
     cross join rolling_windows
     cross join entities
@@ -129,6 +202,7 @@ windows as (
             entities.entity_level = 'agent'
             and as_of_dates.as_of_date = agent_teams.as_of_date
             and entities.entity_id = agent_teams.agent_id
+    where entities.first_date is null or as_of_dates.as_of_date >= entities.first_date
 ),
 
 -- The daily counts of every team and agent, back one longest window before the first recomputed date.
@@ -427,6 +501,7 @@ select
     windows.entity_level,
     windows.team_id,
     case when windows.entity_level = 'agent' then windows.entity_id end as agent_id,
+    windows.in_roster,
     windows.window_start_date,
     totals.tickets,
     totals.attained,
@@ -442,11 +517,11 @@ select
     totals.csat_responses < {{ suppression_k }} as csat_suppressed,
     case
         when totals.csat_responses >= {{ suppression_k }}
-            then totals.csat_rating_sum::double precision / totals.csat_responses
+            then totals.csat_rating_sum::double precision / nullif(totals.csat_responses, 0)
     end as csat_mean,
     case
         when totals.csat_responses >= {{ suppression_k }}
-            then 100 * totals.csat_satisfied::double precision / totals.csat_responses
+            then 100 * totals.csat_satisfied::double precision / nullif(totals.csat_responses, 0)
     end as csat_satisfied_pct
 from windows
 inner join windowed_totals as totals

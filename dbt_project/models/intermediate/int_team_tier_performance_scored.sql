@@ -190,9 +190,11 @@ resolved_day_speeds as (
             sum(
                 case
                     when greatest(resolved.resolve_minutes, 0.0) = 0.0 then 1.0
+                    -- a tier median at or below 0 (resolutions stamped before the opening): any positive
+                    -- time is slower than it, speed 0, never a division by zero
                     else
-                        tier_medians.median_resolve_minutes
-                        / (tier_medians.median_resolve_minutes + resolved.resolve_minutes)
+                        greatest(tier_medians.median_resolve_minutes, 0.0)
+                        / (greatest(tier_medians.median_resolve_minutes, 0.0) + resolved.resolve_minutes)
                 end
             ) as speed_sum
         from unnest(resolved_days_in_window.resolve_minutes) as resolved (resolve_minutes)

@@ -48,8 +48,10 @@ sample_ratio_chi_square as (
         as_of_date,
         sum(assigned_tickets) as total_tickets,
         count(*) - 1 as degrees_of_freedom,
+        -- null on a date without assigned tickets (nothing expected): no test, srm_p_value null
         sum(
-            (assigned_tickets - expected_tickets) * (assigned_tickets - expected_tickets) / expected_tickets
+            (assigned_tickets - expected_tickets) * (assigned_tickets - expected_tickets)
+            / nullif(expected_tickets, 0)
         ) as chi_square
     from (
         select

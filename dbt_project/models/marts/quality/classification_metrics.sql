@@ -236,20 +236,21 @@ overall_rows as (
         null::double precision as precision_value,
         null::double precision as recall,
         null::double precision as f1,
-        summaries.correct::double precision / summaries.decisions as accuracy,
+        -- a window without labelled decisions: null figures, not a division by zero
+        summaries.correct::double precision / nullif(summaries.decisions, 0) as accuracy,
         1 - (summaries.decisions - summaries.correct)
-        / nullif(summaries.decisions - summaries.chance_products / summaries.decisions, 0) as cohen_kappa,
+        / nullif(summaries.decisions - summaries.chance_products / nullif(summaries.decisions, 0), 0) as cohen_kappa,
         1 - tier_observed.weighted_disagreement
-        / nullif(tier_chance.weighted_chance_products / summaries.decisions, 0) as quadratic_weighted_kappa,
+        / nullif(tier_chance.weighted_chance_products / nullif(summaries.decisions, 0), 0) as quadratic_weighted_kappa,
         case
             when summaries.label_kind = 'tier'
-                then coalesce(tier_observed.under_triaged, 0)::double precision / summaries.decisions
+                then coalesce(tier_observed.under_triaged, 0)::double precision / nullif(summaries.decisions, 0)
         end as under_triage_rate,
         case
             when summaries.label_kind = 'tier'
-                then coalesce(tier_observed.over_triaged, 0)::double precision / summaries.decisions
+                then coalesce(tier_observed.over_triaged, 0)::double precision / nullif(summaries.decisions, 0)
         end as over_triage_rate,
-        tier_observed.tier_distance_sum::double precision / summaries.decisions as mean_abs_tier_distance
+        tier_observed.tier_distance_sum::double precision / nullif(summaries.decisions, 0) as mean_abs_tier_distance
     from summaries
     left join tier_observed
         on

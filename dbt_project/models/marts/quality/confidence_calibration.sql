@@ -58,8 +58,8 @@ final as (
         bins.bin_upper,
         coalesce(windowed.n, 0) as n,
         coalesce(windowed.tier_matches, 0) as tier_matches,
-        windowed.confidence_sum / windowed.n as mean_confidence,
-        windowed.tier_matches::double precision / windowed.n as tier_accuracy
+        windowed.confidence_sum / nullif(windowed.n, 0) as mean_confidence,
+        windowed.tier_matches::double precision / nullif(windowed.n, 0) as tier_accuracy
     from rule_windows
     cross join bins
     left join windowed

@@ -72,8 +72,8 @@ final as (
         with_expected_tier,
         with_expected_action,
         with_latency,
-        100 * linked::double precision / feedback as linked_pct,
-        100 * needs_review::double precision / feedback as needs_review_pct,
+        100 * linked::double precision / nullif(feedback, 0) as linked_pct,
+        100 * needs_review::double precision / nullif(feedback, 0) as needs_review_pct,
         latency_p50_sec,
         latency_p90_sec
     from aggregated

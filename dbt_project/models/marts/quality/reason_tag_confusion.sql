@@ -46,7 +46,7 @@ final as (
         (sum(n) over tag_window)::bigint as tag_decisions,
         coalesce(sum(n) filter (where predicted_tier != expected_tier) over tag_window, 0)::bigint as tag_mismatches,
         coalesce(sum(n) filter (where predicted_tier != expected_tier) over tag_window, 0)::double precision
-        / (sum(n) over tag_window) as mismatch_rate
+        / nullif(sum(n) over tag_window, 0) as mismatch_rate
     from windowed
     window tag_window as (partition by as_of_date, window_days, reason_tag)
 )

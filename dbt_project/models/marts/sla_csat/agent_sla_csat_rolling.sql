@@ -18,6 +18,7 @@ select
     window_start_date,
     team_id,
     agent_id,
+    in_roster,
     tickets,
     attained,
     warn,

@@ -17,6 +17,7 @@ select
     window_days,
     window_start_date,
     team_id,
+    in_roster,
     tickets,
     attained,
     warn,
