@@ -149,6 +149,7 @@ def build_day(start: datetime, end: datetime, url: str | None = None) -> dict:
 
     result = build(start=start, end=end, url=url)
     summary = {key: result[key] for key in ("ok", "invocation_id", "models_built", "tests_passed", "lock")}
+    summary["interval"] = {"start": start.isoformat(), "end": end.isoformat()}
     summary["nodes"] = {n["node"]: n["status"] for n in result["results"]}
     if not result["ok"]:
         failed = result["failed"]
