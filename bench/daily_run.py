@@ -8,8 +8,9 @@ leaves). Then, for the last demo day (7 November):
 2. router_feedback_daily under a real scheduler: routerloop's local stack (`routerloop airflow --
    standalone`: api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite) in a
    temporary AIRFLOW_HOME on a free port, and `airflow backfill create` of that day, polled until
-   the run ends. Its time runs from the backfill command to the end of the run: sensor, raw gate, the
-   dbt build, marts gate, publish and report, and every scheduling gap between them.
+   the run ends. Its time is the run's own, as Airflow records it (start to end): sensor, raw gate,
+   the dbt build, marts gate, publish and report, and every scheduling gap between them. The time
+   from the backfill command (the CLI's start-up, the scheduler picking the run up) is printed too.
 
 Prints both wall times, their ratio, each task's time, and the goal: DAG run <= 2 x build + 60 s.
 
@@ -104,7 +105,7 @@ def timed_build(day: datetime, env: dict[str, str]) -> float:
     return seconds
 
 
-def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[float, str, list[tuple]]:
+def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[float, float, str, list[tuple]]:
     """Start the stack, backfill `day`, wait for the run's end; the stack is stopped by the caller."""
     home = Path(env["AIRFLOW_HOME"])
     with open(home / "stack.log", "w") as log:  # the child keeps its own copy of the descriptor
@@ -127,17 +128,18 @@ def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[f
     began = time.perf_counter()
     airflow(["backfill", "create", "--dag-id", DAG_ID, "--from-date", day.date().isoformat(),
              "--to-date", day.date().isoformat()], env)
-    state = wait_for("the backfill run to finish", lambda: next(iter(metadata(
-        home, "select state from dag_run where dag_id = ? and run_type = 'backfill' and state in (?, ?)",
-        (DAG_ID, *FINISHED))), None), timeout, every=0.5, alive=stack)[0]
+    state, run_seconds = wait_for("the backfill run to finish", lambda: next(iter(metadata(
+        home, "select state, (julianday(end_date) - julianday(start_date)) * 86400 from dag_run"
+              " where dag_id = ? and run_type = 'backfill' and state in (?, ?)",
+        (DAG_ID, *FINISHED))), None), timeout, every=0.5, alive=stack)
     seconds = time.perf_counter() - began
     tasks = metadata(
         home,
         "select ti.task_id, ti.state, (julianday(ti.end_date) - julianday(ti.start_date)) * 86400"
         " from task_instance ti join dag_run r on r.dag_id = ti.dag_id and r.run_id = ti.run_id"
         " where r.dag_id = ? and r.run_type = 'backfill' order by ti.start_date", (DAG_ID,))
-    say(f"DAG run {state}: {seconds:.1f} s")
-    return seconds, state, tasks
+    say(f"DAG run {state}: {run_seconds:.1f} s ({seconds:.1f} s from the backfill command)")
+    return run_seconds, seconds, state, tasks
 
 
 def airflow(args: list[str], env: dict[str, str]) -> None:
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the first build failed")
 
         build_seconds = timed_build(day, env)
-        run_seconds, state, tasks = timed_dag_run(day, env, args.timeout)
+        run_seconds, command_seconds, state, tasks = timed_dag_run(day, env, args.timeout)
     finally:
         stopped = airflow_stack.stop(home) if home.exists() else False
         airflow_stack.stop_sessions([p.pid for p in STARTED])  # also a stack that had not written its state yet
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"day:                                    {day:%Y-%m-%d} (demo telemetry, {DEMO_DECISIONS_PER_HOUR} decisions/h)")
     print(f"routerloop build --start --end:         {build_seconds:.1f} s")
-    print(f"{DAG_ID} under the scheduler: {run_seconds:.1f} s ({state})")
+    print(f"{DAG_ID} under the scheduler: {run_seconds:.1f} s ({state}; the run's start to its end)")
+    print(f"    from `airflow backfill create` to the run's end: {command_seconds:.1f} s")
     for task_id, task_state, seconds in tasks:
         print(f"    {task_id:28} {task_state:10} {seconds or 0:6.1f} s")
     print(f"ratio DAG run / build:                  {run_seconds / build_seconds:.2f}")
