@@ -106,7 +106,7 @@ def write_manifest(url: str | None = None) -> Path:
     """`dbt parse` the project and publish its manifest.json at settings().dbt_manifest_path atomically.
 
     dbt writes into a target folder beside the published file (reused, so later parses are partial);
-    the DAG processor only ever reads a complete manifest.
+    a reader only ever sees a complete manifest.
     """
     from routerloop.build import parse
     from routerloop.files import write_atomically
