@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         "DBT_LOG_PATH": str(workdir / "dbt-logs"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(settings().root / "plugins"), os.environ.get("PYTHONPATH")])),
         "AIRFLOW__API__PORT": str(free_port()),
+        # SQLite allows one writer; on a busy machine the CLI's backfill gave up after sqlite's default 5 s
+        # wait while the scheduler wrote ("database is locked"). Wait longer.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}?timeout=60",
     }
     os.environ.update(ours)
     reload_settings()

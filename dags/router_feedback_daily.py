@@ -80,7 +80,13 @@ def raw_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
 @task
 def transform(data_interval_start=None, data_interval_end=None) -> dict:
     """dbt build of the day (every model and test), holding the build lock; failed tests do not retry."""
+    import os
+
     from airflow.sdk.exceptions import AirflowFailException
+
+    # dbt creates two multiprocessing locks; the task process ends without running their finalisers, so
+    # the resource tracker (a process of its own, reading this variable) would log them as leaked.
+    os.environ["PYTHONWARNINGS"] = "ignore:resource_tracker:UserWarning"
 
     from routerloop.daily import BuildFailed, build_day
 
