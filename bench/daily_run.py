@@ -7,10 +7,11 @@ leaves). Then, for the last demo day (7 November):
 1. `routerloop build --start DAY --end DAY+1`, as a command;
 2. router_feedback_daily under a real scheduler: routerloop's local stack (`routerloop airflow --
    standalone`: api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite) in a
-   temporary AIRFLOW_HOME on a free port, and `airflow backfill create` of that day, polled until
-   the run ends. Its time is the run's own, as Airflow records it (start to end): sensor, raw gate,
-   the dbt build, marts gate, publish and report, and every scheduling gap between them. The time
-   from the backfill command (the CLI's start-up, the scheduler picking the run up) is printed too.
+   temporary AIRFLOW_HOME on a free port, and `airflow backfill create` of that day (created before
+   the stack starts, see timed_dag_run), polled until the run ends. Its time runs from unpausing the
+   DAG with the stack ready to the run's end: the scheduler picking it up, sensor, raw gate, the dbt
+   build, marts gate, publish and report, and every gap between them. Airflow's own record of the
+   run (start to end) is printed too.
 
 Prints both wall times, their ratio, each task's time, and the goal: DAG run <= 2 x build + 60 s.
 
@@ -18,9 +19,8 @@ Prints both wall times, their ratio, each task's time, and the goal: DAG run <= 
 
 The stack is stopped (every process of its sessions, as `routerloop airflow stop` does) and the
 database dropped at the end, also on Ctrl-C or SIGTERM (--keep keeps the database and the folder).
-Unpausing the DAG makes the scheduler start a run for yesterday's real date too; the bench waits
-until that run's sensor has poked once (it finds nothing landed and sleeps an hour) before it starts
-the clock.
+Unpausing the DAG makes the scheduler start a run for yesterday's real date too; its sensor pokes
+once beside the backfill (it finds nothing landed and sleeps an hour), a few seconds inside the time.
 """
 
 from __future__ import annotations
@@ -106,8 +106,17 @@ def timed_build(day: datetime, env: dict[str, str]) -> float:
 
 
 def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[float, float, str, list[tuple]]:
-    """Start the stack, backfill `day`, wait for the run's end; the stack is stopped by the caller."""
+    """Backfill `day` under the stack and wait for the run's end; the stack is stopped by the caller.
+
+    The backfill is created before the stack starts, the DAG still paused: with SQLite, `backfill
+    create` next to a busy scheduler failed with "database is locked" (a read turned write meets the
+    scheduler's writes). The clock starts when the DAG is unpaused with the stack ready.
+    """
     home = Path(env["AIRFLOW_HOME"])
+    say("serialise the DAGs and create the backfill (DAG paused, no scheduler yet)")
+    airflow(["dags", "reserialize"], env)
+    airflow(["backfill", "create", "--dag-id", DAG_ID, "--from-date", day.date().isoformat(),
+             "--to-date", day.date().isoformat()], env)
     with open(home / "stack.log", "w") as log:  # the child keeps its own copy of the descriptor
         stack = subprocess.Popen([sys.executable, "-m", "routerloop", "airflow", "--", "standalone"], env=env,
                                  start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
@@ -115,19 +124,9 @@ def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[f
     api_url = f"http://127.0.0.1:{env['AIRFLOW__API__PORT']}"
     wait_for("the stack to be healthy", lambda: airflow_stack.api_is_healthy(
         api_url, ("scheduler", "triggerer", "dag_processor")), 300, alive=stack)
-    wait_for(f"the DAG processor to load {DAG_ID}", lambda: metadata(
-        home, "select 1 from dag where dag_id = ? and bundle_name is not null", (DAG_ID,)), 300, alive=stack)
     say("stack ready; unpausing the DAG")
-    airflow(["dags", "unpause", DAG_ID], env)
-    # The scheduler starts a run for yesterday's real date at once: let its sensor poke first.
-    wait_for("the scheduled run's sensor to poke once", lambda: metadata(
-        home, "select 1 from task_instance where dag_id = ? and task_id = 'wait_for_hourly_landings'"
-              " and state in ('up_for_reschedule', 'success', 'failed')", (DAG_ID,)), 300, alive=stack)
-
-    say(f"airflow backfill create of {day:%Y-%m-%d} ...")
     began = time.perf_counter()
-    airflow(["backfill", "create", "--dag-id", DAG_ID, "--from-date", day.date().isoformat(),
-             "--to-date", day.date().isoformat()], env)
+    airflow(["dags", "unpause", DAG_ID], env)
     state, run_seconds = wait_for("the backfill run to finish", lambda: next(iter(metadata(
         home, "select state, (julianday(end_date) - julianday(start_date)) * 86400 from dag_run"
               " where dag_id = ? and run_type = 'backfill' and state in (?, ?)",
@@ -138,8 +137,8 @@ def timed_dag_run(day: datetime, env: dict[str, str], timeout: float) -> tuple[f
         "select ti.task_id, ti.state, (julianday(ti.end_date) - julianday(ti.start_date)) * 86400"
         " from task_instance ti join dag_run r on r.dag_id = ti.dag_id and r.run_id = ti.run_id"
         " where r.dag_id = ? and r.run_type = 'backfill' order by ti.start_date", (DAG_ID,))
-    say(f"DAG run {state}: {run_seconds:.1f} s ({seconds:.1f} s from the backfill command)")
-    return run_seconds, seconds, state, tasks
+    say(f"DAG run {state}: {seconds:.1f} s from unpausing (Airflow records {run_seconds:.1f} s)")
+    return seconds, run_seconds, state, tasks
 
 
 def airflow(args: list[str], env: dict[str, str]) -> None:
@@ -198,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the first build failed")
 
         build_seconds = timed_build(day, env)
-        run_seconds, command_seconds, state, tasks = timed_dag_run(day, env, args.timeout)
+        run_seconds, recorded_seconds, state, tasks = timed_dag_run(day, env, args.timeout)
     finally:
         stopped = airflow_stack.stop(home) if home.exists() else False
         airflow_stack.stop_sessions([p.pid for p in STARTED])  # also a stack that had not written its state yet
@@ -217,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"day:                                    {day:%Y-%m-%d} (demo telemetry, {DEMO_DECISIONS_PER_HOUR} decisions/h)")
     print(f"routerloop build --start --end:         {build_seconds:.1f} s")
-    print(f"{DAG_ID} under the scheduler: {run_seconds:.1f} s ({state}; the run's start to its end)")
-    print(f"    from `airflow backfill create` to the run's end: {command_seconds:.1f} s")
+    print(f"{DAG_ID} under the scheduler: {run_seconds:.1f} s ({state}; from unpausing to the run's end)")
+    print(f"    the run's start to its end as Airflow records it: {recorded_seconds:.1f} s")
     for task_id, task_state, seconds in tasks:
         print(f"    {task_id:28} {task_state:10} {seconds or 0:6.1f} s")
     print(f"ratio DAG run / build:                  {run_seconds / build_seconds:.2f}")
