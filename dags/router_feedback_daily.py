@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, is_check_task, tags
+from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, tags
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from routerloop.assets import table_asset
-from routerloop.config import DBT_INTERVAL_ENV, settings
+from routerloop.config import settings
 
 DOCS = """
 ### router_feedback_daily
@@ -29,43 +27,24 @@ written.
 * **Tasks:** `wait_for_hourly_landings` -> `raw_gate` (raw suites for the day's partitions) ->
   `load_reference` (the reference folder, setting `reference_dir`, into schema `reference`: validated,
   loaded in one transaction, membership history kept; an invalid folder fails the task and keeps the
-  previous roster) -> `transform` (Cosmos task group: per model a `run` then a `test` task; the
-  day reaches dbt as ROUTERLOOP_DBT_START/END) -> `marts_gate` (weights and A/B suites for the day)
+  previous roster) -> `transform` (one `dbt build` of every model and test for the day, `routerloop.daily.build_day`, the
+  same call as `routerloop build --start --end`) -> `marts_gate` (weights and A/B suites for the day)
   -> `publish_weights` (`routerloop.export.publish` of the weights gate result this run's `marts_gate`
   recorded, passed as XCom; emits the asset of `router.routing_weights`) -> `write_report`.
+* **One dbt build at a time:** `transform` holds the warehouse's build lock (an advisory lock) for the
+  whole build; another day's run, a backfill or a `routerloop build` waits for it, and its log says
+  `waiting for another dbt build (pid ...)`. `airflow backfill create` ignores `max_active_runs`; the
+  lock does not.
+* **Per model:** the task log has dbt's line for every model and test, and the task's XCom the status
+  of every node; `audit.dbt_model_runs` records each model's rows and timing.
 * **Backfills:** a run for a day older than the router's current version records that day's weights
   in history (and its `<version>.json`) without replacing the current version; only
   `routerloop export --rollback VERSION` moves the router back.
-* **dbt rendering:** Cosmos reads the manifest written by `routerloop build --parse` (setting
-  `dbt_manifest_path`, default `.routerloop/dbt/manifest.json`; `make demo` writes it), so parsing this
-  file never runs dbt. dbt connects with the committed `dbt_project/profiles.yml`, whose variables are
-  filled from the Airflow connection `routerloop_warehouse`.
-* **Failures:** gates and dbt tests never retry (`retries=0`): a failed check is a verdict on the data.
-  A failed gate stops the export, so the router keeps its last good version. Every failure is logged
-  in one plain sentence naming the task, the day and the reason.
+* **Failures:** gates and failed dbt tests never retry: a failed check is a verdict on the data (a
+  failed test fails `transform` at once). A model's error is retried like any task. A failed gate or
+  build stops the export, so the router keeps its last good version. Every failure is logged in one
+  plain sentence naming the task, the day and the reason.
 """
-
-MANIFEST = settings().dbt_manifest_path
-if not MANIFEST.exists():
-    raise FileNotFoundError(
-        f"the dbt manifest {MANIFEST} does not exist: run `routerloop build --parse` (make demo does) so that"
-        " Cosmos can render router_feedback_daily"
-    )
-
-# dbt reads the warehouse from these variables (dbt_project/profiles.yml); the task fills them from the
-# Airflow connection when it runs, so no address or secret is stored with the DAG.
-DBT_ENV = {
-    "ROUTERLOOP_PGHOST": "{{ conn.routerloop_warehouse.host }}",
-    "ROUTERLOOP_PGPORT": "{{ conn.routerloop_warehouse.port }}",
-    "ROUTERLOOP_PGUSER": "{{ conn.routerloop_warehouse.login }}",
-    "ROUTERLOOP_PGPASSWORD": "{{ conn.routerloop_warehouse.password or '' }}",
-    "ROUTERLOOP_PGDATABASE": "{{ conn.routerloop_warehouse.schema }}",
-    "ROUTERLOOP_DBT_THREADS": str(settings().dbt_threads),
-    # The day, both ends at midnight UTC (routerloop.daily.day_window does the same in Python). In the
-    # environment, not as dbt vars: changed vars would make every dbt task re-parse the whole project.
-    DBT_INTERVAL_ENV["start"]: "{{ data_interval_start | ds }}T00:00:00+00:00",
-    DBT_INTERVAL_ENV["end"]: "{{ data_interval_end | ds }}T00:00:00+00:00",
-}
 
 
 def _day(data_interval_start, data_interval_end):
@@ -113,6 +92,25 @@ def load_reference() -> dict:
         raise AirflowFailException(str(invalid)) from invalid
     print(f"reference folder: {'loaded as load ' if loaded['loaded'] else ''}{loaded.get('reason', loaded['load_id'])}")
     return {k: str(v) for k, v in loaded.items()}
+def transform(data_interval_start=None, data_interval_end=None) -> dict:
+    """dbt build of the day (every model and test), holding the build lock; failed tests do not retry."""
+    import os
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    # dbt creates two multiprocessing locks; the task process ends without running their finalisers, so
+    # the resource tracker (a process of its own, reading this variable) would log them as leaked.
+    os.environ["PYTHONWARNINGS"] = "ignore:resource_tracker:UserWarning"
+
+    from routerloop.daily import BuildFailed, build_day
+
+    start, end = _day(data_interval_start, data_interval_end)
+    try:
+        return build_day(start, end)
+    except BuildFailed as failure:
+        if failure.verdict:
+            raise AirflowFailException(str(failure)) from failure
+        raise
 
 
 @task
@@ -159,50 +157,16 @@ def write_report(data_interval_start=None, data_interval_end=None) -> str:
     tags=tags(Tag.DAILY, Tag.DBT, Tag.QUALITY_GATES, Tag.EXPORT),
 )
 def router_feedback_daily():
-    project_dir = settings().dbt_project_dir
-    transform = DbtTaskGroup(
-        group_id="transform",
-        project_config=ProjectConfig(dbt_project_path=project_dir, manifest_path=MANIFEST),
-        profile_config=ProfileConfig(
-            profile_name="routerloop", target_name="default", profiles_yml_filepath=project_dir / "profiles.yml"
-        ),
-        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER),
-        # A test of several models (relationships, singular tests) becomes its own task after all of them.
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
-            should_detach_multiple_parents_tests=True,
-            emit_datasets=False,
-        ),
-        operator_args={"env": DBT_ENV, "install_deps": False},
-    )
     gated = marts_gate.override(task_id="marts_gate", **CHECK_TASK_ARGS)()
     (
         wait_for_hourly_landings()
         >> raw_gate.override(task_id="raw_gate", **CHECK_TASK_ARGS)()
         >> load_reference()
-        >> transform
+        >> transform()
         >> gated
         >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])(gated)
         >> write_report()
     )
 
 
-def _finish_dbt_tasks(dbt_dag) -> None:
-    """Two adjustments Cosmos cannot be configured for per task kind.
-
-    - Cosmos gives every dbt task the same operator arguments; its test tasks are checks: no retries.
-    - Cosmos selects a model's node by bare name, which dbt also matches against folder names: a model
-      named like a folder (`experiments`) would select every model under models/*/experiments/. A `path:`
-      selector names exactly the one file.
-    """
-    for operator in dbt_dag.tasks:
-        if is_check_task(operator.task_id):
-            operator.retries = CHECK_TASK_ARGS["retries"]
-        node = (getattr(operator, "extra_context", None) or {}).get("dbt_node_config") or {}
-        if node.get("resource_type") == "model" and operator.select == node.get("resource_name"):
-            operator.select = f"path:{node['original_file_path']}"
-
-
 feedback_dag = router_feedback_daily()
-_finish_dbt_tasks(feedback_dag)

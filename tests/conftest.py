@@ -154,9 +154,9 @@ def three_week_url(three_week_database) -> str:
 
 @pytest.fixture(scope="session")
 def dbt_manifest(tmp_path_factory, database_url) -> Path:
-    """The dbt manifest the daily DAG is rendered from (`routerloop build --parse`), in a private folder.
+    """The dbt manifest (`routerloop build --parse`), in a private folder.
 
-    Airflow subprocesses find it through ROUTERLOOP_DBT_MANIFEST_PATH: put that in their environment.
+    Subprocesses find it through ROUTERLOOP_DBT_MANIFEST_PATH: put that in their environment.
     """
     from routerloop.daily import write_manifest
 

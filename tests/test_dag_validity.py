@@ -104,6 +104,30 @@ print(json.dumps(time.process_time() - started))
 # Far below Airflow's parse timeout: a DAG file renders from prepared artifacts and does no work.
 MAX_DAG_IMPORT_SECONDS = 1.0
 
+# Runs the daily DAG's transform task with build_day failing as after failed dbt tests, then as after
+# a model's error, and reports the exception the task raised each time.
+TRANSFORM_FAILURES = r"""
+import importlib.util, json, os, sys
+from datetime import UTC, datetime
+import airflow.sdk
+sys.path.append(os.path.dirname(sys.argv[1]))
+spec = importlib.util.spec_from_file_location("daily_dag", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+import routerloop.daily
+outcome = {}
+for name, verdict in (("tests failed", True), ("model failed", False)):
+    def failing(start, end, url=None, verdict=verdict):
+        raise routerloop.daily.BuildFailed(name, [], verdict)
+    routerloop.daily.build_day = failing
+    try:
+        module.feedback_dag.get_task("transform").python_callable(
+            data_interval_start=datetime(2026, 11, 1, tzinfo=UTC), data_interval_end=datetime(2026, 11, 2, tzinfo=UTC))
+    except Exception as exc:
+        outcome[name] = type(exc).__name__
+print(json.dumps(outcome))
+"""
+
 IMPORT_THE_CORE = r"""
 import importlib, json, pkgutil, sys
 import routerloop
@@ -123,9 +147,9 @@ def _python(code: str, *args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, database_url, dbt_manifest) -> dict[str, str]:
+def env(tmp_path_factory, database_url) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow_home")
-    return {**os.environ, **airflow_env(url=database_url, home=home), "ROUTERLOOP_DBT_MANIFEST_PATH": str(dbt_manifest)}
+    return {**os.environ, **airflow_env(url=database_url, home=home)}
 
 
 @pytest.fixture(scope="module")
@@ -197,29 +221,28 @@ def test_hourly_dag_lands_each_stream_into_its_own_asset(bag):
     assert tasks["freshness_gate"]["retries"] == 0 and tasks["freshness_gate"]["downstream"] == []
 
 
-def test_daily_dag_runs_dbt_from_the_manifest_between_the_gates(bag, dbt_manifest):
+def test_daily_dag_runs_one_dbt_build_between_the_gates(bag):
     daily = bag["dags"]["router_feedback_daily"]
     assert daily["timetable"] == "CronDataIntervalTimetable"
     assert daily["timetable_expression"] == settings().daily_feedback_cron
     assert daily["catchup"] is False
     tasks = {t["task_id"]: t for t in daily["tasks"]}
-    manifest = json.loads(dbt_manifest.read_text())
-    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    transform = {t for t in tasks if t.startswith("transform.")}
-    # Cosmos renders a model with tests as a group `<model>.run` -> `<model>.test`, one without as `<model>_run`
-    assert all({f"transform.{m}.run", f"transform.{m}_run"} & transform for m in models)
-    tests = [t for t in transform if _common.is_check_task(t)]
-    assert len(tests) >= len(models) // 2 and all(tasks[t]["retries"] == 0 for t in tests)
-    # wait for the landings -> raw gate -> reference load -> dbt -> marts gate -> publish -> report
+    # wait for the landings -> raw gate -> reference load -> dbt build of the day -> marts gate -> publish -> report
     assert tasks["wait_for_hourly_landings"]["downstream"] == ["raw_gate"]
     assert tasks["raw_gate"]["downstream"] == ["load_reference"]
-    assert tasks["load_reference"]["downstream"] and set(tasks["load_reference"]["downstream"]) <= transform
-    assert not any("seed" in t for t in transform)  # the roster is a load, no longer dbt seeds
-    leaves = [t for t in transform if not set(tasks[t]["downstream"]) & transform]
-    assert leaves and all(tasks[t]["downstream"] == ["marts_gate"] for t in leaves)
+    assert tasks["load_reference"]["downstream"] == ["transform"]
+    assert not any("seed" in t for t in tasks)  # the roster is a load, no longer dbt seeds
+    assert tasks["transform"]["downstream"] == ["marts_gate"]
     assert tasks["marts_gate"]["downstream"] == ["publish_weights"]
     assert tasks["publish_weights"]["downstream"] == ["write_report"]
     assert tasks["write_report"]["downstream"] == []
+    assert len(tasks) == 6
+
+
+def test_daily_transform_fails_at_once_on_failed_dbt_tests_and_retries_other_errors(env):
+    """The build retries (a model can hit a transient error); failed dbt tests are a verdict: no retry."""
+    outcome = json.loads(_python(TRANSFORM_FAILURES, str(DAGS_DIR / "router_feedback_daily.py"), env=env))
+    assert outcome == {"tests failed": "AirflowFailException", "model failed": "BuildFailed"}
 
 
 def test_routerloop_plugin_loads(bag):

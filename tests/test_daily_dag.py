@@ -2,9 +2,8 @@
 
 The hourly landings are simulated by landing the day with routerloop.landing (what the hourly DAG does),
 then Airflow runs the daily DAG as a subprocess with its own SQLite metadata database, a warehouse
-database of its own, and export/report folders in tmp. The dbt manifest comes from the session
-fixture (`routerloop build --parse`). One good day is published; the next day has a bad raw row, its
-raw gate fails and stops the run, and the router keeps the first day's version.
+database of its own, and export/report folders in tmp. One good day is published; the next day has a
+bad raw row, its raw gate fails and stops the run, and the router keeps the first day's version.
 """
 
 from __future__ import annotations
@@ -18,9 +17,8 @@ import pytest
 
 from routerloop import db, gates
 from routerloop.airflow_env import run_airflow
-from routerloop.config import DBT_INTERVAL_ENV
 from routerloop.contract import STREAMS
-from routerloop.daily import landing_progress
+from routerloop.daily import BuildFailed, build_day, landing_progress
 from routerloop.landing import land
 
 DAG_ID = "router_feedback_daily"
@@ -48,10 +46,10 @@ def warehouse(database_url):
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, dbt_manifest) -> dict[str, Path]:
+def folders(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("daily_run")
     return {"home": root / "airflow_home", "exports": root / "exports", "reports": root / "reports",
-            "manifest": dbt_manifest}
+            "dbt": root / "dbt"}
 
 
 def _dags_test(day: datetime, warehouse: str, landing: Path, folders: dict):
@@ -60,7 +58,8 @@ def _dags_test(day: datetime, warehouse: str, landing: Path, folders: dict):
         ["dags", "test", DAG_ID, run_after],
         url=warehouse, home=folders["home"], landing=landing, timeout=1500,
         extra_env={
-            "ROUTERLOOP_DBT_MANIFEST_PATH": str(folders["manifest"]),
+            "DBT_TARGET_PATH": str(folders["dbt"] / "target"),
+            "DBT_LOG_PATH": str(folders["dbt"] / "logs"),
             "ROUTERLOOP_EXPORT_DIR": str(folders["exports"]),
             "ROUTERLOOP_REPORT_DIR": str(folders["reports"]),
             # an unexpected failure retries after seconds, not minutes
@@ -81,14 +80,13 @@ def _task_states(home: Path, day: datetime) -> dict[str, str]:
     return dict(rows)
 
 
-def _rendered_interval(home: Path, task_id: str) -> list[dict]:
-    """The data interval a dbt task handed dbt (its rendered environment)."""
+def _returned(home: Path, task_id: str) -> list:
+    """What a task returned (its XCom return_value), per run."""
     with sqlite3.connect(home / "airflow.db") as meta:
-        fields = meta.execute(
-            "select rendered_fields from rendered_task_instance_fields where dag_id = ? and task_id = ?",
-            (DAG_ID, task_id),
+        values = meta.execute(
+            "select value from xcom where dag_id = ? and task_id = ? and key = 'return_value'", (DAG_ID, task_id)
         ).fetchall()
-    return [{name: json.loads(f[0])["env"][variable] for name, variable in DBT_INTERVAL_ENV.items()} for f in fields]
+    return [json.loads(v) for (v,) in values]
 
 
 def test_landing_progress_tells_when_the_day_is_landed(landing, warehouse):
@@ -109,11 +107,12 @@ def test_dags_test_builds_gates_publishes_and_reports_the_day(landing, warehouse
 
     states = _task_states(folders["home"], FIRST_DAY)
     assert set(states.values()) == {"success"}, {t: s for t, s in states.items() if s != "success"}
-    assert any(t.endswith(".test") for t in states) and "transform.routing_weights.run" in states
-    # every dbt task got the day as its interval
-    assert _rendered_interval(folders["home"], "transform.routing_weights.run") == [
-        {"start": FIRST_DAY.isoformat(), "end": SECOND_DAY.isoformat()}
-    ]
+    # one dbt build of the day, every model and test, holding the build lock
+    [built] = _returned(folders["home"], "transform")
+    assert built["interval"] == {"start": FIRST_DAY.isoformat(), "end": SECOND_DAY.isoformat()}
+    assert built["ok"] and built["models_built"] > 0 and built["tests_passed"] > 0 and built["lock"]["started"]
+    assert built["nodes"]["model.routerloop.routing_weights"] == "success"
+    assert {status for node, status in built["nodes"].items() if node.startswith("test.")} == {"pass"}
 
     day = FIRST_DAY.date()
     with db.connect(warehouse, autocommit=True) as conn:
@@ -137,7 +136,7 @@ def test_dags_test_builds_gates_publishes_and_reports_the_day(landing, warehouse
     assert current == [(manifest["weights_version"],)] and log == [(manifest["weights_version"], "publish")]
     assert manifest["as_of_date"] == day.isoformat() and manifest["row_count"] == weights
     assert manifest["gate_result_id"] == weights_gate
-    assert manifest["dbt_invocation_id"] in built_by  # the Cosmos task that built the weights
+    assert manifest["dbt_invocation_id"] == built["invocation_id"] and built["invocation_id"] in built_by
     assert (folders["reports"] / f"routerloop-report-{day}.html").is_file()
     assert (folders["reports"] / "data_docs" / "index.html").is_file()
 
@@ -179,3 +178,26 @@ def test_a_failed_gate_stops_the_run_and_the_router_keeps_its_version(landing, w
     latest = json.loads((folders["exports"] / "routing_weights" / "latest.json").read_text())
     assert [(latest["manifest"]["weights_version"],)] == before
     assert not (folders["reports"] / f"routerloop-report-{date(2026, 11, 2)}.html").exists()
+
+
+def test_failed_dbt_tests_are_a_verdict_and_a_model_error_is_not(monkeypatch):
+    """build_day tells the DAG whether only tests failed (fail at once) or something else did (retry)."""
+    import routerloop.build
+
+    def failing(*failed):
+        return lambda **_: {"ok": False, "invocation_id": "i", "models_built": 0, "tests_passed": 0, "lock": {},
+                            "failed": list(failed), "results": list(failed)}
+
+    test = {"node": "test.routerloop.not_null_routing_weights_weight", "status": "fail", "message": "Got 3 results"}
+    model = {"node": "model.routerloop.routing_weights", "status": "error", "message": "connection reset\nmore"}
+    monkeypatch.setattr(routerloop.build, "build", failing(test))
+    with pytest.raises(BuildFailed) as verdict:
+        build_day(FIRST_DAY, SECOND_DAY)
+    assert verdict.value.verdict and str(verdict.value) == (
+        "dbt tests failed for 2026-11-01: 1 nodes: test.routerloop.not_null_routing_weights_weight (fail: Got 3 results)"
+    )
+    monkeypatch.setattr(routerloop.build, "build", failing(test, model))
+    with pytest.raises(BuildFailed) as error:
+        build_day(FIRST_DAY, SECOND_DAY)
+    assert not error.value.verdict and str(error.value).startswith("dbt build failed for 2026-11-01: 2 nodes")
+    assert "(error: connection reset)" in str(error.value)

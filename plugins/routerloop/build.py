@@ -3,20 +3,32 @@
 dbt runs in-process through dbtRunner. The warehouse reaches dbt's committed profiles.yml through the
 ROUTERLOOP_PG* environment variables (routerloop.db.dbt_env), so no secret is ever written to disk.
 DBT_TARGET_PATH / DBT_LOG_PATH may point dbt's artifacts elsewhere (parallel runs must not share them).
+
+One build at a time: the incremental models' watermarks assume it. build() holds the session advisory
+lock DBT_BUILD (warehouse.locks) on a connection of its own for the whole build, so a second build, from
+the CLI, the daily DAG, a backfill or `airflow backfill create` (which ignores max_active_runs), waits
+for the first one to finish, saying so.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import subprocess
 import sys
-from datetime import datetime
+import time
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from routerloop import db
 from routerloop.config import DBT_INTERVAL_ENV, settings
 from routerloop.freshness import dbt_freshness_env
+from routerloop.warehouse import locks
+
+log = logging.getLogger(__name__)
 
 
 class DbtError(RuntimeError):
@@ -76,6 +88,41 @@ def _node_results(result) -> list[dict]:
     return rows
 
 
+@contextmanager
+def one_build_at_a_time(url: str | None = None):
+    """Hold the DBT_BUILD lock while inside; if another build holds it, say who and wait for it.
+
+    A session lock on a connection of its own: it is released when the block ends, and by PostgreSQL
+    when the process dies (a killed task does not leave the warehouse locked). Yields the seconds waited.
+    """
+    name = f"routerloop dbt build pid {os.getpid()} on {socket.gethostname()}"[:63]
+    with db.connect(url or db.database_url(), autocommit=True, application_name=name) as conn:
+        waited = 0.0
+        if not locks.try_session_lock(conn, locks.DBT_BUILD):
+            holders = locks.holders(conn, locks.DBT_BUILD)
+            log.warning("waiting for another dbt build (%s) to finish", "; ".join(map(_describe_holder, holders))
+                        or "it has just finished")
+            started = time.monotonic()
+            locks.session_lock(conn, locks.DBT_BUILD)
+            waited = time.monotonic() - started
+            log.warning("the other dbt build finished after %.1f s; this one starts", waited)
+        try:
+            yield waited
+        finally:
+            with suppress(Exception):  # on a broken connection, closing it releases the lock
+                locks.session_unlock(conn, locks.DBT_BUILD)
+
+
+def _describe_holder(holder: dict) -> str:
+    """`pid 123 on host` of a routerloop build (its application_name), else the PostgreSQL session."""
+    name = holder["application_name"] or ""
+    prefix = "routerloop dbt build "
+    who = name[len(prefix):] if name.startswith(prefix) else f"PostgreSQL backend pid {holder['backend_pid']}"
+    if name and not name.startswith(prefix):
+        who += f", application {name!r}"
+    return f"{who}, connected since {holder['since']:%Y-%m-%d %H:%M:%S %Z}"
+
+
 def build(
     *,
     start: datetime | None = None,
@@ -98,9 +145,6 @@ def build(
     from routerloop.reference import require_loaded
     from routerloop.warehouse.migrations import migrate
 
-    with db.connect(url or db.database_url()) as conn:
-        migrate(conn)  # the audit tables dbt's hooks write to
-        require_loaded(conn)  # no roster: every team and agent mart would be empty; say so instead
     args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
         args.append("--full-refresh")
@@ -110,7 +154,13 @@ def build(
         args += ["--select", *select]
     if exclude:
         args += ["--exclude", *exclude]
-    result = run_dbt(args, url=url, quiet=quiet, start=start, end=end)
+    with one_build_at_a_time(url) as waited:
+        started = datetime.now(UTC)
+        with db.connect(url or db.database_url()) as conn:
+            migrate(conn)  # the audit tables dbt's hooks write to
+            require_loaded(conn)  # no roster: every team and agent mart would be empty; say so instead
+        result = run_dbt(args, url=url, quiet=quiet, start=start, end=end)
+        finished = datetime.now(UTC)
     nodes = _node_results(result)
     failed = [n for n in nodes if n["status"] in {"error", "fail", "runtime error"}]
     return {
@@ -120,6 +170,8 @@ def build(
         "tests_passed": sum(1 for n in nodes if n["node"].startswith(("test.", "unit_test.")) and n["status"] == "pass"),
         "failed": failed,
         "results": nodes,
+        # when this build held the build lock, and how long it waited for another build first
+        "lock": {"waited_seconds": round(waited, 3), "started": started.isoformat(), "finished": finished.isoformat()},
     }
 
 

@@ -268,7 +268,7 @@ def add_build(sub) -> None:
     p.add_argument("--unit-tests", action=argparse.BooleanOptionalAction, default=None,
                    help="run dbt's unit tests (default: only in builds without --start)")
     p.add_argument("--parse", action="store_true",
-                   help="only `dbt parse`: write the manifest the daily DAG is rendered from")
+                   help="only `dbt parse`: check the project and write its manifest (setting dbt_manifest_path)")
     p.set_defaults(func=cmd_build)
 
 

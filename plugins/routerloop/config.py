@@ -77,8 +77,8 @@ class Settings:
     daily_feedback_cron: str = "0 0 * * *"
     daily_landing_poke_seconds: float = 300.0
     daily_landing_timeout_seconds: float = 6 * 3600.0
-    # The dbt manifest Cosmos renders the daily DAG from; `routerloop build --parse` writes it. Kept apart
-    # from dbt's target/ so that no dbt run rewrites it while the DAG processor reads it.
+    # The dbt manifest `routerloop build --parse` writes, for tools that read a project's manifest. Kept apart
+    # from dbt's target/ so that no dbt run rewrites it while a reader reads it.
     dbt_manifest_path: Path | None = None
     # Runs of one DAG in flight at once; bounds warehouse load while catching up or backfilling.
     airflow_max_active_runs: int = 4

@@ -1,5 +1,5 @@
 """The daily feedback run's own pieces (no Airflow import): its day window, the check that the hourly
-landings of the day are complete, and the dbt manifest that Cosmos renders the daily DAG from.
+landings of the day are complete, the day's dbt build, and the dbt manifest `routerloop build --parse` writes.
 
 The steps themselves are the ordinary routerloop functions (build, gates, export, report); the DAG
 `router_feedback_daily` and `routerloop demo` call them in the same order.
@@ -106,7 +106,7 @@ def write_manifest(url: str | None = None) -> Path:
     """`dbt parse` the project and publish its manifest.json at settings().dbt_manifest_path atomically.
 
     dbt writes into a target folder beside the published file (reused, so later parses are partial);
-    the DAG processor only ever reads a complete manifest.
+    a reader only ever sees a complete manifest.
     """
     from routerloop.build import parse
     from routerloop.files import write_atomically
@@ -129,6 +129,37 @@ def write_manifest(url: str | None = None) -> Path:
     write_atomically(destination, data)
     return destination
 
+
+class BuildFailed(RuntimeError):
+    """The day's dbt build failed; `verdict` is True when only tests failed (a verdict on the data)."""
+
+    def __init__(self, message: str, failed: list[dict], verdict: bool):
+        super().__init__(message)
+        self.failed, self.verdict = failed, verdict
+
+
+def build_day(start: datetime, end: datetime, url: str | None = None) -> dict:
+    """One `dbt build` of every model and test for the day [start, end), as the daily DAG runs it.
+
+    routerloop.build.build holds the build lock for the whole build, so a second day's run (a backfill,
+    `routerloop build`) waits for this one. dbt logs each node's line; the summary lists every node.
+    Raises BuildFailed naming the failing nodes.
+    """
+    from routerloop.build import build
+
+    result = build(start=start, end=end, url=url)
+    summary = {key: result[key] for key in ("ok", "invocation_id", "models_built", "tests_passed", "lock")}
+    summary["interval"] = {"start": start.isoformat(), "end": end.isoformat()}
+    summary["nodes"] = {n["node"]: n["status"] for n in result["results"]}
+    if not result["ok"]:
+        failed = result["failed"]
+        verdict = bool(failed) and all(n["node"].startswith(("test.", "unit_test.")) and n["status"] == "fail" for n in failed)
+        kind = "dbt tests failed" if verdict else "dbt build failed"
+        first = "; ".join(f"{n['node']} ({n['status']}: {(n['message'] or '').splitlines()[0][:200]})"
+                          for n in failed[:5])
+        raise BuildFailed(f"{kind} for {start:%Y-%m-%d}: {len(failed)} nodes: {first}"
+                          f"{' ...' if len(failed) > 5 else ''}", failed, verdict)
+    return summary
 
 
 def publish_gated_day(day: date, marts_gate_results: list[dict], url: str | None = None):

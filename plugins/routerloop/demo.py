@@ -108,7 +108,7 @@ def build_marts(url: str) -> dict:
 def write_dag_manifest(url: str) -> None:
     from routerloop.daily import write_manifest
 
-    with _step("dbt parse: the manifest the daily DAG is rendered from"):
+    with _step("dbt parse: the project's manifest"):
         print(f"    {write_manifest(url=url)}")
 
 

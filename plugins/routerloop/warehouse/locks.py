@@ -44,3 +44,28 @@ def session_lock(conn, key: int) -> None:
 
 def session_unlock(conn, key: int) -> None:
     conn.execute("select pg_advisory_unlock(%s, %s)", (LOCK_CLASS, key))
+
+
+def try_session_lock(conn, key: int) -> bool:
+    return conn.execute("select pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()[0]
+
+
+def holders(conn, key: int) -> list[dict]:
+    """The sessions holding lock `key`: backend pid, application_name (who they are) and since when."""
+    rows = conn.execute(
+        "select a.pid, a.application_name, a.backend_start from pg_locks l"
+        " join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and l.granted and l.classid = %s and l.objid = %s and l.objsubid = 2",
+        (LOCK_CLASS, key),
+    ).fetchall()
+    return [{"backend_pid": pid, "application_name": name, "since": since} for pid, name, since in rows]
+
+
+def waiters(conn, key: int) -> list[int]:
+    """Backend pids of the sessions queued for lock `key`."""
+    rows = conn.execute(
+        "select pid from pg_locks where locktype = 'advisory' and not granted and classid = %s and objid = %s"
+        " and objsubid = 2",
+        (LOCK_CLASS, key),
+    ).fetchall()
+    return [pid for (pid,) in rows]
