@@ -59,6 +59,8 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
     url: warehouse URL (default: the configured one, starting the embedded server if needed);
     home: AIRFLOW_HOME (default: settings().airflow_home); landing: landing zone the hourly DAG reads.
     """
+    from routerloop.privacy import key_env
+
     s = settings()
     url = url or db.database_url(start=True)
     home = Path(home or s.airflow_home).resolve()
@@ -77,6 +79,9 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
         "ROUTERLOOP_DATABASE_URL": url,
         "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),
+        # dbt's grants and pseudonymization key (Cosmos runs dbt with the task's environment).
+        "ROUTERLOOP_ROLE_PREFIX": s.role_prefix,
+        **key_env(),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
 

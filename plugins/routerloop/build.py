@@ -23,8 +23,13 @@ class DbtError(RuntimeError):
 
 
 def dbt_environment(url: str | None = None) -> dict[str, str]:
+    from routerloop.privacy import key_env
+
     env = db.dbt_env(url or db.database_url())
     env["ROUTERLOOP_DBT_THREADS"] = str(settings().dbt_threads)
+    # The role dbt's grants name (dbt_project.yml) and the pseudonymization key (PGOPTIONS, not SQL).
+    env["ROUTERLOOP_ROLE_PREFIX"] = settings().role_prefix
+    env.update(key_env())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
@@ -92,10 +97,13 @@ def build(
     scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
     run them. `unit_tests` forces either way.
     """
+    from routerloop.access import ensure_roles
     from routerloop.warehouse.migrations import migrate
 
     with db.connect(url or db.database_url()) as conn:
         migrate(conn)  # the audit tables dbt's hooks write to
+        ensure_roles(conn)  # the role dbt's grants name must exist
+        conn.commit()
     args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
         args.append("--full-refresh")

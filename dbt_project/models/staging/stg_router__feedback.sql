@@ -1,4 +1,5 @@
-{#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. -#}
+{#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. Personal
+    data does not pass: the actor id as its HMAC, the free text scrubbed (macros/privacy.sql). -#}
 {{
     config(
         materialized='incremental',
@@ -69,7 +70,7 @@ final as (
         decision_id,
         linked_decision_id,
         source,
-        actor_id,
+        {{ pseudonymize('actor_id') }} as actor_hash,
         channel_id,
         conversation_id,
         thread_id,
@@ -77,7 +78,8 @@ final as (
         expected_tier,
         expected_action,
         reaction,
-        free_text,
+        {{ scrub_personal_text('free_text') }} as free_text,
+        {{ personal_text_redactions('free_text') }} as free_text_redactions,
         latency_from_decision_sec,
         needs_review,
         loaded_at,

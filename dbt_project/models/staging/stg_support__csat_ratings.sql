@@ -1,4 +1,5 @@
-{#- One row per CSAT rating (first delivery of each rating_id), with its UTC submission date. -#}
+{#- One row per CSAT rating (first delivery of each rating_id), with its UTC submission date. Personal data
+    does not pass: the customer id as its HMAC, no email, the comment scrubbed (macros/privacy.sql). -#}
 {{
     config(
         materialized='incremental',
@@ -29,7 +30,6 @@ renamed as (
         team_id,
         agent_id,
         customer_id,
-        customer_email,
         rating,
         comment,
         submitted_at,
@@ -60,10 +60,10 @@ final as (
         ticket_id,
         team_id,
         agent_id,
-        customer_id,
-        customer_email,
+        {{ pseudonymize('customer_id') }} as customer_hash,
         rating,
-        comment,
+        {{ scrub_personal_text('comment') }} as comment,
+        {{ personal_text_redactions('comment') }} as comment_redactions,
         submitted_at,
         submitted_date,
         loaded_at,

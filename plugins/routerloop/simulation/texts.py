@@ -1,7 +1,8 @@
 """People and words: customers, support staff, feedback and CSAT texts, notes and resolutions.
 
-The personal data is there for the privacy work to find. Reserved example domains and fictional phone
-ranges only.
+The personal data is there for the privacy work to find: emails, phone numbers and account numbers in
+free text (bench/scrubber_quality.py measures the scrubber on them). Reserved example domains and
+fictional phone ranges only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ def customer(index: int) -> tuple[str, str, str]:
     email = f"{first}.{last}{index % 1000}@{_DOMAINS[(index // 400) % len(_DOMAINS)]}"
     phone = f"+1 415 555 01{index % 100:02d}" if index % 2 else f"+44 20 7946 0{index % 1000:03d}"
     return name, email, phone
+
+
+def account_id(index: int) -> str:
+    """The account number customer `index` quotes in free text (not their customerId)."""
+    return f"ACC-{index * 2654435761 % 10**8:08d}"
 
 
 def staff_actor(index: int, channel: str) -> str:
@@ -51,7 +57,7 @@ FEEDBACK_RIGHT_TEXT = ("Correct call.", "Right team, right tier.", "Good routing
 FEEDBACK_PII_TEXT = (
     " Customer {name} <{email}>, phone {phone}.",
     " Call {name} back on {phone}.",
-    " Reply to {email} when done.",
+    " Reply to {email} when done, account {account}.",
 )
 CSAT_TEXT = {
     5: ("Quick and friendly, thanks!", "Solved in minutes.", "Great support."),
@@ -61,7 +67,7 @@ CSAT_TEXT = {
     1: ("Nobody answered for days.", "Still broken, very disappointed.", "Terrible, escalating this."),
 }
 CSAT_PII_TEXT = (
-    " You can reach me at {email}.",
+    " You can reach me at {email}, my account is {account}.",
     " Call me on {phone} if you need more details.",
     " - {name} ({email}, {phone})",
 )
