@@ -7,6 +7,8 @@ fictional phone ranges only.
 
 from __future__ import annotations
 
+from functools import cache
+
 _FIRST = ("amelia", "noah", "sofia", "liam", "mia", "lucas", "emma", "mateo", "ava", "leo",
           "chloe", "omar", "yuki", "priya", "jonas", "ines", "tomas", "zoe", "arjun", "lena")
 _LAST = ("smith", "garcia", "mueller", "rossi", "kowalski", "nguyen", "silva", "dubois", "jensen", "tanaka",
@@ -77,3 +79,31 @@ OUTCOME_NOTES = {
     True: ("customer confirmed fix", "auto-closed after 48h without reply"),
     False: ("reopened by customer", "handed to another team", "customer stopped responding"),
 }
+
+
+# The kinds of personal value planted in free text, by template field, with the placeholder the
+# scrubber (dbt_project/macros/privacy.sql) must put in their place. Names are planted too but are not
+# a scrubbed kind.
+PLANTED_KINDS = {"email": "[EMAIL]", "phone": "[PHONE]", "account": "[ACCOUNT_ID]"}
+
+
+@cache
+def _template_pattern(template: str):
+    import re
+
+    pattern = re.escape(template)
+    for name in ("name", "email", "phone", "account"):
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>.+?)", 1)
+    return re.compile(pattern + "$")
+
+
+def planted_values(text: str | None) -> dict[str, list[str]]:
+    """The personal values the generator appended to a feedback or CSAT text, by kind (empty: none)."""
+    if not text:
+        return {}
+    for template in FEEDBACK_PII_TEXT + CSAT_PII_TEXT:
+        match = _template_pattern(template).search(text)
+        if match:
+            found = match.groupdict()
+            return {kind: [found[kind]] for kind in PLANTED_KINDS if found.get(kind)}
+    return {}
