@@ -65,7 +65,10 @@ def grant(conn, prefix: str | None = None) -> dict[str, str]:
             for relation, kind in conn.execute(
                 "select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                 " where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')"
-                " and not c.relispartition",
+                " and not c.relispartition"
+                # a sequence of an identity or serial column follows its table
+                " and not exists (select from pg_depend d where d.classid = 'pg_class'::regclass"
+                "                 and d.objid = c.oid and d.deptype in ('a', 'i'))",
                 (schema,),
             ).fetchall():
                 what = {"v": "view", "m": "materialized view", "S": "sequence", "f": "foreign table"}.get(kind, "table")
@@ -77,7 +80,7 @@ def grant(conn, prefix: str | None = None) -> dict[str, str]:
                 (schema,),
             ).fetchall():
                 conn.execute(sql.SQL("alter routine {} owner to {}").format(sql.SQL(function), pipeline))
-            # Raw partitions follow their parent's owner only when created by it: hand them over too.
+        # Partitions keep the owner they were created with: hand them over too.
         for (partition,) in conn.execute(
             "select c.oid::regclass::text from pg_class c join pg_namespace n on n.oid = c.relnamespace"
             " where n.nspname = any(%s) and c.relispartition",
