@@ -32,7 +32,7 @@ renamed as (
         -- personal data leaves raw here, before with_current_rows compares deliveries with held rows
         {{ pseudonymize('customer_id') }} as customer_hash,
         rating,
-        {{ scrub_personal_text('comment') }} as comment,
+        {{ scrub_personal_text('comment') }} as comment,  -- noqa: RF04
         {{ personal_text_redactions('comment') }} as comment_redactions,
         submitted_at,
         _loaded_at as loaded_at,
