@@ -67,8 +67,8 @@ def grant(conn, prefix: str | None = None) -> dict[str, str]:
                 " where n.nspname = %s and c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')"
                 " and not c.relispartition"
                 # a sequence of an identity or serial column follows its table
-                " and not exists (select from pg_depend d where d.classid = 'pg_class'::regclass"
-                "                 and d.objid = c.oid and d.deptype in ('a', 'i'))",
+                " and (c.relkind <> 'S' or not exists (select from pg_depend d"
+                "      where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype in ('a', 'i')))",
                 (schema,),
             ).fetchall():
                 what = {"v": "view", "m": "materialized view", "S": "sequence", "f": "foreign table"}.get(kind, "table")
