@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(config, items):
     config._routerloop_db = (server, name)
     os.environ["ROUTERLOOP_DATABASE_URL"] = db.create_database(server, name)
     # Roles are cluster-wide: each session has its own (dropped at the end), so parallel sessions on one
-    # server never share or drop each other's. dbt's grants and routerloop.access read the prefix.
+    # server never share or drop each other's. dbt's grants and routerloop.warehouse.roles read the prefix.
     os.environ["ROUTERLOOP_ROLE_PREFIX"] = f"rlt{os.getpid()}{secrets.token_hex(3)}"
     reload_settings()
 
@@ -59,7 +59,7 @@ def pytest_unconfigure(config):
 
 def _drop_session_roles(server: str) -> None:
     """Drop this session's roles (every database they had privileges in is dropped by now)."""
-    from routerloop.access import drop_roles
+    from routerloop.warehouse.roles import drop_roles
 
     with db.connect(db.with_database(server, "postgres"), autocommit=True) as conn:
         drop_roles(conn, os.environ["ROUTERLOOP_ROLE_PREFIX"])

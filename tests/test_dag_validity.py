@@ -213,7 +213,8 @@ def test_daily_dag_runs_dbt_from_the_manifest_between_the_gates(bag, dbt_manifes
     assert leaves and all(tasks[t]["downstream"] == ["marts_gate"] for t in leaves)
     assert tasks["marts_gate"]["downstream"] == ["publish_weights"]
     assert tasks["publish_weights"]["downstream"] == ["write_report"]
-    assert tasks["write_report"]["downstream"] == []
+    assert tasks["write_report"]["downstream"] == ["apply_retention"]
+    assert tasks["apply_retention"]["downstream"] == []
 
 
 def test_routerloop_plugin_loads(bag):

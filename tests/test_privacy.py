@@ -15,9 +15,10 @@ import psycopg
 import pytest
 from conftest import DEMO_START, fresh_database, pointed_at
 
-from routerloop import access, audit, cli, db, privacy
+from routerloop import audit, cli, db, privacy
 from routerloop.config import ConfigError, Settings, dbt_var, settings
 from routerloop.simulation import texts
+from routerloop.warehouse import roles as access
 from routerloop.warehouse.migrations import migrate
 
 # --------------------------------------------------------------------------- roles

@@ -97,8 +97,8 @@ def build(
     scheduled interval runs skip them; builds without an interval (CI, development, full refreshes)
     run them. `unit_tests` forces either way.
     """
-    from routerloop.access import ensure_roles
     from routerloop.warehouse.migrations import migrate
+    from routerloop.warehouse.roles import ensure_roles
 
     with db.connect(url or db.database_url()) as conn:
         migrate(conn)  # the audit tables dbt's hooks write to

@@ -71,7 +71,7 @@ def add_db(sub) -> None:
                         "status: print mode, URL and whether it runs; url: print the warehouse URL; "
                         "migrate: create or update schemas raw, audit and router (routerloop.warehouse); "
                         "grant: create the pipeline, analyst and router roles (prefix: setting role_prefix) "
-                        "and grant each its access (routerloop.access); idempotent")
+                        "and grant each its access (routerloop.warehouse.roles); idempotent")
     _quiet_option(p, "up: print nothing")
     p.set_defaults(func=cmd_db)
 
@@ -96,7 +96,7 @@ def cmd_db(args) -> int:
             applied = migrate(conn)
         print(f"applied migrations {applied}" if applied else "the warehouse is up to date")
     elif args.action == "grant":
-        from routerloop.access import grant
+        from routerloop.warehouse.roles import grant
 
         with db.connect(db.database_url(start=True)) as conn:
             _print_json(grant(conn))

@@ -1,4 +1,5 @@
-"""PostgreSQL roles and what each may read or write (`routerloop db grant`).
+"""PostgreSQL roles and what each may read or write (`routerloop db grant`); part of the warehouse package
+because it creates roles and schemas (everything outside dbt that creates them lives here).
 
 Three roles, named `<prefix>_<kind>` (Settings.role_prefix, default `routerloop`):
 
