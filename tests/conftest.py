@@ -48,6 +48,10 @@ def pytest_collection_modifyitems(config, items):
     # server never share or drop each other's. dbt's grants and routerloop.warehouse.roles read the prefix.
     os.environ["ROUTERLOOP_ROLE_PREFIX"] = f"rlt{os.getpid()}{secrets.token_hex(3)}"
     reload_settings()
+    from routerloop.warehouse.roles import ensure_roles
+
+    with db.connect(os.environ["ROUTERLOOP_DATABASE_URL"], autocommit=True) as conn:
+        ensure_roles(conn)  # dbt's grants name them, also in dbt runs that do not go through build()
 
 
 def pytest_unconfigure(config):
