@@ -30,7 +30,9 @@ written.
   previous roster) -> `transform` (one `dbt build` of every model and test for the day, `routerloop.daily.build_day`, the
   same call as `routerloop build --start --end`) -> `marts_gate` (weights and A/B suites for the day)
   -> `publish_weights` (`routerloop.export.publish` of the weights gate result this run's `marts_gate`
-  recorded, passed as XCom; emits the asset of `router.routing_weights`) -> `write_report`.
+  recorded, passed as XCom; emits the asset of `router.routing_weights`) -> `write_report` ->
+  `apply_retention` (`routerloop retention`: personal data in raw older than `retention_days` nulled,
+  counts logged; after the day's work, so a failed day leaves raw as it was for its rerun).
 * **One dbt build at a time:** `transform` holds the warehouse's build lock (an advisory lock) for the
   whole build; another day's run, a backfill or a `routerloop build` waits for it, and its log says
   `waiting for another dbt build (pid ...)`. `airflow backfill create` ignores `max_active_runs`; the
@@ -146,6 +148,19 @@ def write_report(data_interval_start=None, data_interval_end=None) -> str:
     return str(path)
 
 
+@task
+def apply_retention() -> dict:
+    """Null personal data in raw older than the retention period (setting retention_days); log the counts."""
+    from routerloop import db
+    from routerloop.privacy import retention
+
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        result = retention(conn)
+    for table, counts in result["nulled"].items():
+        print(f"retention (before {result['cutoff']}): {table}: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    return result
+
+
 @dag(
     dag_id="router_feedback_daily",
     schedule=CronDataIntervalTimetable(settings().daily_feedback_cron, timezone="UTC"),
@@ -166,6 +181,7 @@ def router_feedback_daily():
         >> gated
         >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])(gated)
         >> write_report()
+        >> apply_retention()
     )
 
 

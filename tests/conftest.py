@@ -44,13 +44,29 @@ def pytest_collection_modifyitems(config, items):
     name = f"routerloop_test_{os.getpid()}_{secrets.token_hex(3)}"
     config._routerloop_db = (server, name)
     os.environ["ROUTERLOOP_DATABASE_URL"] = db.create_database(server, name)
+    # Roles are cluster-wide: each session has its own (dropped at the end), so parallel sessions on one
+    # server never share or drop each other's. dbt's grants and routerloop.warehouse.roles read the prefix.
+    os.environ["ROUTERLOOP_ROLE_PREFIX"] = f"rlt{os.getpid()}{secrets.token_hex(3)}"
     reload_settings()
+    from routerloop.warehouse.roles import ensure_roles
+
+    with db.connect(os.environ["ROUTERLOOP_DATABASE_URL"], autocommit=True) as conn:
+        ensure_roles(conn)  # dbt's grants name them, also in dbt runs that do not go through build()
 
 
 def pytest_unconfigure(config):
     server_and_name = getattr(config, "_routerloop_db", None)
     if server_and_name:
         db.drop_database(*server_and_name)
+        _drop_session_roles(server_and_name[0])
+
+
+def _drop_session_roles(server: str) -> None:
+    """Drop this session's roles (every database they had privileges in is dropped by now)."""
+    from routerloop.warehouse.roles import drop_roles
+
+    with db.connect(db.with_database(server, "postgres"), autocommit=True) as conn:
+        drop_roles(conn, os.environ["ROUTERLOOP_ROLE_PREFIX"])
 
 
 @pytest.fixture(scope="session")

@@ -235,8 +235,9 @@ def test_daily_dag_runs_one_dbt_build_between_the_gates(bag):
     assert tasks["transform"]["downstream"] == ["marts_gate"]
     assert tasks["marts_gate"]["downstream"] == ["publish_weights"]
     assert tasks["publish_weights"]["downstream"] == ["write_report"]
-    assert tasks["write_report"]["downstream"] == []
-    assert len(tasks) == 6
+    assert tasks["write_report"]["downstream"] == ["apply_retention"]
+    assert tasks["apply_retention"]["downstream"] == []
+    assert len(tasks) == 8
 
 
 def test_daily_transform_fails_at_once_on_failed_dbt_tests_and_retries_other_errors(env):

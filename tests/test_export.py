@@ -47,7 +47,7 @@ def warehouse(database_url, tmp_path_factory):
                 create table reference.teams (team_id text, team_name text, active_from date, active_to date);
                 create table marts.routing_weights (
                     as_of_date date, strategy text, team_id text, tier text,
-                    weight double precision, previous_weight double precision, rationale jsonb
+                    weight double precision, previous_weight double precision, rules_fired text, rationale jsonb
                 );
                 create table raw.router_decisions (decision_id text);
                 """
@@ -323,7 +323,7 @@ def test_rollback_republishes_an_earlier_version_and_is_logged(warehouse):
     first_weights = _write_day(url, first_day)
     assert _gate(url, first_day).success
     first = export.publish(first_day, url=url)
-    _write_day(url, second_day)
+    second_weights = _write_day(url, second_day)
     assert _gate(url, second_day).success
     second = export.publish(second_day, url=url)
     assert second.replaced_version == first.weights_version
@@ -343,6 +343,22 @@ def test_rollback_republishes_an_earlier_version_and_is_logged(warehouse):
     with pytest.raises(export.ExportRefused, match="unknown weights version"):
         export.rollback("20990101-000000000000", url=url)
     assert _log(url)[-1][1] == "rollback" and {row[0] for row in _current(url)} == {first.weights_version}
+
+    # the append-only audit trail: every log row, and each weight the rollback changed with what it replaced
+    with db.connect(url, autocommit=True) as conn:
+        exports = conn.execute(
+            "select weights_version, action, replaced_version from audit.weight_exports order by export_id"
+        ).fetchall()
+        changes = conn.execute(
+            "select strategy, team_id, tier, previous_weight, weight from audit.weight_changes"
+            " where change_id > (select max(change_id) from audit.weight_changes"
+            "                    where weights_version = %s)",
+            (second.weights_version,),
+        ).fetchall()
+    assert exports == _log(url)
+    expected = {key: (second_weights[key], weight) for key, weight in first_weights.items()
+                if weight != second_weights[key]}
+    assert expected and {(s, t, tier): (p, w) for s, t, tier, p, w in changes} == expected
 
 
 # --------------------------------------------------------------------------- nothing older replaces the current version

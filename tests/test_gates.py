@@ -263,7 +263,7 @@ def marts_url(database_url, report_dir):
                 ('team_c', 'C', '2026-01-01', null), ('team_gone', 'Gone', '2026-01-01', '2026-10-31');
             create table marts.routing_weights (
                 as_of_date date, strategy text, team_id text, tier text,
-                weight double precision, previous_weight double precision, rationale jsonb
+                weight double precision, previous_weight double precision, rationale jsonb, rules_fired text
             );
             create table reference.experiments (
                 experiment_id text, variant text, traffic_share double precision, is_control boolean,

@@ -152,7 +152,25 @@ def expected_sla_csat_rolling(landing: Path, level: str) -> pd.DataFrame:
                         "csat_satisfied_pct": 100 * (ratings >= satisfied_min).mean() if shown else None,
                     }
                 )
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return complementary_suppression(frame, csat, k) if level == "agent" else frame
+
+
+def complementary_suppression(agents: pd.DataFrame, csat: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The rule read from README: in a team and window whose hidden cells with ratings are exactly one
+    (an agent below k, or the team's ratings without an agent of the team) and that one is below k, the
+    agent with the fewest responses at or above k (then the smallest agent_id) is suppressed too."""
+    agents = agents.copy()
+    for (as_of, window, team), group in agents.groupby(["as_of_date", "window_days", "team_id"]):
+        start = as_of - timedelta(days=window - 1)
+        team_responses = int(((csat["teamId"] == team) & (csat["day"] >= start) & (csat["day"] <= as_of)).sum())
+        unassigned = team_responses - int(group["csat_responses"].sum())
+        small = int(((group["csat_responses"] > 0) & (group["csat_responses"] < k)).sum())
+        if small + (unassigned > 0) == 1 and (small == 1 or unassigned < k):
+            shown = group[group["csat_responses"] >= k].sort_values(["csat_responses", "agent_id"])
+            if len(shown):
+                agents.loc[shown.index[0], ["csat_suppressed", "csat_mean", "csat_satisfied_pct"]] = [True, None, None]
+    return agents
 
 
 def latest_outcomes(landing: Path) -> pd.DataFrame:
@@ -328,8 +346,10 @@ def test_rolling_sla_csat_marts_match_independent_recomputation(three_week_wareh
         actual = mart(three_week_url, f"{level}_sla_csat_rolling", ", ".join(keys))
         expected = expected_sla_csat_rolling(three_week_warehouse, level)
         assert expected["tickets"].sum() > 0 and expected["csat_responses"].sum() > 0
-        if level == "agent":  # the data exercises suppression both ways
+        if level == "agent":  # the data exercises suppression both ways, complementary suppression too
             assert expected["csat_suppressed"].any() and not expected["csat_suppressed"].all()
+            k = int(dbt_var("csat_suppression_k"))
+            assert (expected["csat_suppressed"] & (expected["csat_responses"] >= k)).any()
         assert_frames_match(actual, expected, keys)
 
 

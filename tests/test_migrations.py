@@ -64,8 +64,10 @@ def test_concurrent_migrations_apply_each_version_once(fresh_url):
     assert sorted(applied) == [m.version for m in migrations.MIGRATIONS]
 
 
-def test_versions_are_consecutive_from_one():
-    assert [m.version for m in migrations.MIGRATIONS] == list(range(1, len(migrations.MIGRATIONS) + 1))
+def test_versions_increase_from_one():
+    # A gap is a number reserved for another branch's migration (migrate() applies whatever is missing).
+    versions = [m.version for m in migrations.MIGRATIONS]
+    assert versions[0] == 1 and versions == sorted(set(versions))
 
 
 def test_no_module_outside_the_warehouse_package_creates_tables():

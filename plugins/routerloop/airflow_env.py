@@ -60,6 +60,8 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
     url: warehouse URL (default: the configured one, starting the embedded server if needed);
     home: AIRFLOW_HOME (default: settings().airflow_home); landing: landing zone the hourly DAG reads.
     """
+    from routerloop.privacy import key_env
+
     s = settings()
     url = url or db.database_url(start=True)
     home = Path(home or s.airflow_home).resolve()
@@ -80,6 +82,9 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "ROUTERLOOP_LANDING_DIR": str(Path(landing or s.landing_dir).resolve()),
         # dbt source freshness thresholds, as routerloop.build gives them to dbt (Cosmos' tasks read them).
         **dbt_freshness_env(),
+        # dbt's grants and pseudonymization key (Cosmos runs dbt with the task's environment).
+        "ROUTERLOOP_ROLE_PREFIX": s.role_prefix,
+        **key_env(),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
 

@@ -36,9 +36,14 @@ class DbtError(RuntimeError):
 
 
 def dbt_environment(url: str | None = None) -> dict[str, str]:
+    from routerloop.privacy import key_env
+
     env = db.dbt_env(url or db.database_url())
     env["ROUTERLOOP_DBT_THREADS"] = str(settings().dbt_threads)
     env.update(dbt_freshness_env())  # the source freshness thresholds (routerloop.freshness)
+    # The role dbt's grants name (dbt_project.yml) and the pseudonymization key (PGOPTIONS, not SQL).
+    env["ROUTERLOOP_ROLE_PREFIX"] = settings().role_prefix
+    env.update(key_env())
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     return env
 
@@ -144,6 +149,7 @@ def build(
     """
     from routerloop.reference import require_loaded
     from routerloop.warehouse.migrations import migrate
+    from routerloop.warehouse.roles import ensure_roles
 
     args = ["build", "--vars", json.dumps(extra_vars or {})]
     if full_refresh:
@@ -159,6 +165,7 @@ def build(
         with db.connect(url or db.database_url()) as conn:
             migrate(conn)  # the audit tables dbt's hooks write to
             require_loaded(conn)  # no roster: every team and agent mart would be empty; say so instead
+            ensure_roles(conn)  # the role dbt's grants name must exist
         result = run_dbt(args, url=url, quiet=quiet, start=start, end=end)
         finished = datetime.now(UTC)
     nodes = _node_results(result)

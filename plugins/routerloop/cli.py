@@ -66,10 +66,12 @@ def _quiet_option(parser, what: str = "print no progress on stderr") -> None:
 
 def add_db(sub) -> None:
     p = sub.add_parser("db", help="the warehouse: embedded PostgreSQL or ROUTERLOOP_DATABASE_URL")
-    p.add_argument("action", choices=["up", "down", "status", "url", "migrate"],
+    p.add_argument("action", choices=["up", "down", "status", "url", "migrate", "grant"],
                    help="up: start the embedded server (or check the configured URL); down: stop it; "
                         "status: print mode, URL and whether it runs; url: print the warehouse URL; "
-                        "migrate: create or update schemas raw, audit and router (routerloop.warehouse)")
+                        "migrate: create or update schemas raw, audit and router (routerloop.warehouse); "
+                        "grant: create the pipeline, analyst and router roles (prefix: setting role_prefix) "
+                        "and grant each its access (routerloop.warehouse.roles); idempotent")
     _quiet_option(p, "up: print nothing")
     p.set_defaults(func=cmd_db)
 
@@ -93,6 +95,11 @@ def cmd_db(args) -> int:
         with db.connect(db.database_url(start=True)) as conn:
             applied = migrate(conn)
         print(f"applied migrations {applied}" if applied else "the warehouse is up to date")
+    elif args.action == "grant":
+        from routerloop.warehouse.roles import grant
+
+        with db.connect(db.database_url(start=True)) as conn:
+            _print_json(grant(conn))
     return 0
 
 
@@ -514,6 +521,51 @@ def cmd_experiments(args) -> int:
     return 0
 
 
+def add_retention(sub) -> None:
+    p = sub.add_parser("retention", help="null personal data in raw older than the retention period")
+    p.add_argument("--days", type=int, metavar="N",
+                   help="retention period in days (default: setting retention_days, ROUTERLOOP_RETENTION_DAYS)")
+    p.set_defaults(func=cmd_retention)
+
+
+def cmd_retention(args) -> int:
+    from routerloop import db
+    from routerloop.privacy import retention
+    from routerloop.warehouse.migrations import migrate
+
+    if args.days is not None and args.days < 0:
+        return _refuse("retention", f"--days must be 0 or more, got {args.days}")
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        migrate(conn)
+        _print_json(retention(conn, days=args.days))
+    return 0
+
+
+def add_audit(sub) -> None:
+    from routerloop.audit import TRAIL
+
+    p = sub.add_parser("audit", help="the append-only audit trail (schema audit)")
+    p.add_argument("action", choices=["tail"], help="tail: print the newest entries, newest first")
+    p.add_argument("-n", "--limit", type=int, default=20, metavar="N", help="entries (default: %(default)s)")
+    p.add_argument("--kind", action="append", choices=sorted(TRAIL), help="only this kind (repeatable)")
+    p.set_defaults(func=cmd_audit)
+
+
+def cmd_audit(args) -> int:
+    from routerloop import db
+    from routerloop.audit import tail
+    from routerloop.warehouse.migrations import migrate
+
+    if args.limit < 1:
+        return _refuse("audit", f"--limit must be at least 1, got {args.limit}")
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        migrate(conn)
+        for entry in tail(conn, args.limit, args.kind):
+            at, kind = entry.pop("at"), entry.pop("kind")
+            print(f"{at}  {kind:<13}  {json.dumps(entry, default=str)}")
+    return 0
+
+
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="generate a week, land it, build it, and print a summary")
     p.add_argument("--hours", type=int, default=168, metavar="N", help="hours of telemetry from 2026-11-01 (default: %(default)s)")
@@ -534,7 +586,7 @@ def cmd_demo(args) -> int:
 # The subcommands in the order `routerloop --help` lists them.
 SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_reference, add_build,
                add_lint_sql, add_docs, add_gates, add_export, add_report, add_contract_doc, add_airflow,
-               add_experiments, add_demo)
+               add_experiments, add_retention, add_audit, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ Two homes, one rule each:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
@@ -20,6 +21,10 @@ ENV_PREFIX = "ROUTERLOOP_"
 # daily DAG), not as --vars: changed vars make dbt re-parse the whole project, an environment variable
 # read at execution time does not (dbt_project/macros/incremental_window.sql).
 DBT_INTERVAL_ENV = {"start": "ROUTERLOOP_DBT_START", "end": "ROUTERLOOP_DBT_END"}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work (said at startup, not at first use)."""
 
 
 def _default_root() -> Path:
@@ -88,6 +93,17 @@ class Settings:
     airflow_retry_delay_seconds: float = 60.0
     airflow_retry_backoff: float = 2.0
     airflow_max_retry_delay_seconds: float = 900.0
+    # Security and privacy (README, "Security and privacy").
+    # Prefix of the PostgreSQL roles `routerloop db grant` creates: <prefix>_pipeline, _analyst, _router.
+    role_prefix: str = "routerloop"
+    # Key of the HMAC-SHA256 that pseudonymizes customer and actor ids before they leave raw. Never in
+    # the repository: from the environment (ROUTERLOOP_HMAC_KEY, e.g. filled from a secrets backend);
+    # unset outside production, a key generated once into state_dir/hmac.key is used.
+    hmac_key: str | None = field(default=None, repr=False)
+    # Production: a missing hmac_key is an error when the settings are read (at every start).
+    production: bool = False
+    # Personal columns of raw rows older than this many days are nulled by `routerloop retention`.
+    retention_days: int = 90
 
     def __post_init__(self) -> None:
         state = self.state_dir or self.root / ".routerloop"
@@ -98,6 +114,13 @@ class Settings:
         object.__setattr__(self, "report_dir", Path(self.report_dir or self.root / "reports"))
         object.__setattr__(self, "dbt_manifest_path",
                            Path(self.dbt_manifest_path or Path(state) / "dbt" / "manifest.json"))
+        if self.production and not self.hmac_key:
+            raise ConfigError(
+                f"production mode needs {ENV_PREFIX}HMAC_KEY: customer and actor ids cannot be pseudonymized"
+                " without it (outside production a local key is generated under the state folder)"
+            )
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", self.role_prefix):  # dbt's grants name roles unquoted
+            raise ConfigError(f"role_prefix {self.role_prefix!r}: lower-case letters, digits and _, starting with a letter")
 
     # Folders of the repository and of the local state, derived from root and state_dir.
     dbt_project_dir = property(lambda self: self.root / "dbt_project")

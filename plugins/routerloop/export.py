@@ -3,7 +3,8 @@
 Atomicity:
 - the database side is one transaction: `router.routing_weights` (the current version) is replaced with
   DELETE + INSERT (not TRUNCATE, which would block readers), `router.routing_weights_history` and
-  `router.weight_versions` are appended, `router.publish_log` records what happened. Under MVCC a reader
+  `router.weight_versions` are appended, `router.publish_log` records what happened, and the append-only
+  `audit.weight_exports` / `audit.weight_changes` (each changed weight with its rationale) keep the trail. Under MVCC a reader
   sees the whole old version or the whole new one;
 - files are written to a temporary name, fsynced and renamed over the target: `<version>.json` and
   `latest.json` in settings().export_dir / "routing_weights". Each holds the manifest and the rows.
@@ -110,14 +111,42 @@ def _copy_rows(conn, table: str, version: str, rows: list[dict], generated_at: d
 
 
 def _replace_current(conn, version: str, rows: list[dict], generated_at: datetime) -> None:
+    _audit_changes(conn, version)
     conn.execute("delete from router.routing_weights")
     _copy_rows(conn, "router.routing_weights", version, rows, generated_at)
 
 
-def _log(conn, version: str, action: str, replaced: str | None) -> None:
+def _audit_changes(conn, version: str) -> None:
+    """Append to audit.weight_changes every weight of `version` that differs from what the router reads
+    now (before the replacement), with its rationale from marts.routing_weights when the mart still has it."""
+    conn.execute(
+        """
+        insert into audit.weight_changes
+            (weights_version, as_of_date, strategy, team_id, tier, previous_weight, weight, rules_fired, rationale)
+        select h.weights_version, v.as_of_date, h.strategy, h.team_id, h.tier, cur.weight, h.weight,
+               m.rules_fired, m.rationale
+        from router.routing_weights_history as h
+        inner join router.weight_versions as v using (weights_version)
+        left join router.routing_weights as cur using (strategy, team_id, tier)
+        left join marts.routing_weights as m
+            on m.as_of_date = v.as_of_date and m.strategy = h.strategy and m.team_id = h.team_id and m.tier = h.tier
+        where h.weights_version = %s and cur.weight is distinct from h.weight
+        order by h.strategy, h.team_id, h.tier
+        """,
+        (version,),
+    )
+
+
+def _log(conn, version: str, action: str, replaced: str | None, gate_result_id: int | None) -> None:
+    """router.publish_log (what the router sees) and the append-only audit.weight_exports."""
     conn.execute(
         "insert into router.publish_log (weights_version, action, replaced_version) values (%s, %s, %s)",
         (version, action, replaced),
+    )
+    conn.execute(
+        "insert into audit.weight_exports (weights_version, action, replaced_version, gate_result_id)"
+        " values (%s, %s, %s, %s)",
+        (version, action, replaced, gate_result_id),
     )
 
 
@@ -240,10 +269,10 @@ def publish(as_of_date: date | None = None, dbt_invocation_id: str | None = None
         if not existing:
             _append_version(conn, result, rows, generated_at)
             if not replaces:
-                _log(conn, version, "recorded", None)
+                _log(conn, version, "recorded", None, recorded_gate_id)
         if replaces:
             _replace_current(conn, version, rows, generated_at)
-            _log(conn, version, "publish", current)
+            _log(conn, version, "publish", current, recorded_gate_id)
         conn.commit()
         if replaces:
             write_atomically(export_dir() / "latest.json", document)
@@ -282,7 +311,7 @@ def rollback(version: str, url: str | None = None) -> PublishResult:
         if not Path(result.path).exists():  # e.g. a fresh export folder: the version file is rebuilt from history
             write_atomically(Path(result.path), document)
         _replace_current(conn, version, rows, generated_at)
-        _log(conn, version, "rollback", replaced)
+        _log(conn, version, "rollback", replaced, gate_result_id)
         conn.commit()
         write_atomically(export_dir() / "latest.json", document)
     return result

@@ -12,7 +12,8 @@
     histogram of resolution times is the difference of the running bucket totals at D and D - w
     (int_sla_resolve_histograms_accumulated); it locates the bucket holding each needed rank, and only
     that bucket's values in the window (int_sla_outcomes_bucketed, through an index) are sorted to read
-    the value at the rank. CSAT figures are suppressed below var csat_suppression_k responses.
+    the value at the rank. CSAT figures are suppressed below var csat_suppression_k responses, and
+    complementarily (see team_cells below) so that no suppressed agent figure can be recomputed.
 
     Incremental: a run recomputes every as-of date from sla_recompute_from_date() on (delete+insert by
     date), reading daily counts one longest window back.
@@ -493,46 +494,136 @@ windowed_percentiles as (
         filter (where percentile = 0.9) as mttr_p90_minutes
     from upper_values
     group by as_of_date, window_days, entity_level, entity_id
+),
+
+figures as (
+    select
+        windows.as_of_date,
+        windows.window_days,
+        windows.entity_level,
+        windows.team_id,
+        case when windows.entity_level = 'agent' then windows.entity_id end as agent_id,
+        windows.in_roster,
+        windows.window_start_date,
+        totals.tickets,
+        totals.attained,
+        totals.warn,
+        totals.breach,
+        totals.resolved_tickets,
+        percentiles.mttr_p50_minutes,
+        percentiles.mttr_p90_minutes,
+        totals.csat_responses,
+        totals.attained::double precision / nullif(totals.tickets, 0) as attainment_rate,
+        totals.warn::double precision / nullif(totals.tickets, 0) as warn_rate,
+        totals.breach::double precision / nullif(totals.tickets, 0) as breach_rate,
+        totals.csat_rating_sum,
+        totals.csat_satisfied
+    from windows
+    inner join windowed_totals as totals
+        on
+            windows.as_of_date = totals.as_of_date
+            and windows.window_days = totals.window_days
+            and windows.entity_level = totals.entity_level
+            and windows.entity_id = totals.entity_id
+    left join windowed_percentiles as percentiles
+        on
+            windows.as_of_date = percentiles.as_of_date
+            and windows.window_days = percentiles.window_days
+            and windows.entity_level = percentiles.entity_level
+            and windows.entity_id = percentiles.entity_id
+),
+
+-- Complementary suppression. A team's figures minus its published agents' give back the ratings of the
+-- agents it hides: when a team and window has exactly one hidden cell with ratings (one agent below k,
+-- or the team's ratings without an agent), and that cell is below k, the next smallest agent is
+-- suppressed too, so what the difference gives back is the sum of two cells.
+team_cells as (
+    select
+        as_of_date,
+        window_days,
+        team_id,
+        coalesce(sum(csat_responses) filter (where entity_level = 'team'), 0)
+        - coalesce(sum(csat_responses) filter (where entity_level = 'agent'), 0) as unassigned_responses,
+        count(*) filter (
+            where entity_level = 'agent' and csat_responses > 0 and csat_responses < {{ suppression_k }}
+        ) as small_agents
+    from figures
+    group by as_of_date, window_days, team_id
+),
+
+exposed_teams as (
+    select
+        as_of_date,
+        window_days,
+        team_id
+    from team_cells
+    where
+        small_agents + (unassigned_responses > 0)::int = 1
+        and (small_agents = 1 or unassigned_responses < {{ suppression_k }})
+),
+
+complementary as (
+    select distinct on (figures.as_of_date, figures.window_days, figures.team_id)
+        figures.as_of_date,
+        figures.window_days,
+        figures.team_id,
+        figures.agent_id
+    from figures
+    inner join exposed_teams
+        on
+            figures.as_of_date = exposed_teams.as_of_date
+            and figures.window_days = exposed_teams.window_days
+            and figures.team_id = exposed_teams.team_id
+    where figures.entity_level = 'agent' and figures.csat_responses >= {{ suppression_k }}
+    order by
+        figures.as_of_date asc,
+        figures.window_days asc,
+        figures.team_id asc,
+        figures.csat_responses asc,
+        figures.agent_id asc
+),
+
+suppressed as (
+    select
+        figures.*,
+        figures.csat_responses < {{ suppression_k }} or complementary.agent_id is not null as csat_suppressed
+    from figures
+    left join complementary
+        on
+            figures.as_of_date = complementary.as_of_date
+            and figures.window_days = complementary.window_days
+            and figures.team_id = complementary.team_id
+            and figures.agent_id = complementary.agent_id
+),
+
+final as (
+    select
+        as_of_date,
+        window_days,
+        entity_level,
+        team_id,
+        agent_id,
+        in_roster,
+        window_start_date,
+        tickets,
+        attained,
+        warn,
+        breach,
+        resolved_tickets,
+        mttr_p50_minutes,
+        mttr_p90_minutes,
+        csat_responses,
+        attainment_rate,
+        warn_rate,
+        breach_rate,
+        csat_suppressed,
+        case
+            when not csat_suppressed then csat_rating_sum::double precision / nullif(csat_responses, 0)
+        end as csat_mean,
+        case
+            when not csat_suppressed then 100 * csat_satisfied::double precision / nullif(csat_responses, 0)
+        end as csat_satisfied_pct
+    from suppressed
 )
 
-select
-    windows.as_of_date,
-    windows.window_days,
-    windows.entity_level,
-    windows.team_id,
-    case when windows.entity_level = 'agent' then windows.entity_id end as agent_id,
-    windows.in_roster,
-    windows.window_start_date,
-    totals.tickets,
-    totals.attained,
-    totals.warn,
-    totals.breach,
-    totals.resolved_tickets,
-    percentiles.mttr_p50_minutes,
-    percentiles.mttr_p90_minutes,
-    totals.csat_responses,
-    totals.attained::double precision / nullif(totals.tickets, 0) as attainment_rate,
-    totals.warn::double precision / nullif(totals.tickets, 0) as warn_rate,
-    totals.breach::double precision / nullif(totals.tickets, 0) as breach_rate,
-    totals.csat_responses < {{ suppression_k }} as csat_suppressed,
-    case
-        when totals.csat_responses >= {{ suppression_k }}
-            then totals.csat_rating_sum::double precision / nullif(totals.csat_responses, 0)
-    end as csat_mean,
-    case
-        when totals.csat_responses >= {{ suppression_k }}
-            then 100 * totals.csat_satisfied::double precision / nullif(totals.csat_responses, 0)
-    end as csat_satisfied_pct
-from windows
-inner join windowed_totals as totals
-    on
-        windows.as_of_date = totals.as_of_date
-        and windows.window_days = totals.window_days
-        and windows.entity_level = totals.entity_level
-        and windows.entity_id = totals.entity_id
-left join windowed_percentiles as percentiles
-    on
-        windows.as_of_date = percentiles.as_of_date
-        and windows.window_days = percentiles.window_days
-        and windows.entity_level = percentiles.entity_level
-        and windows.entity_id = percentiles.entity_id
+select * from final

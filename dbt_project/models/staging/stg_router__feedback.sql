@@ -1,4 +1,5 @@
-{#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. -#}
+{#- One row per feedback record (first delivery of each feedback_id); decision links kept as given. Personal
+    data does not pass: the actor id as its HMAC, the free text scrubbed (macros/privacy.sql). -#}
 {{
     config(
         materialized='incremental',
@@ -31,7 +32,8 @@ renamed as (
         decision_id,
         linked_decision_id,
         source,
-        actor_id,
+        -- personal data leaves raw here, before with_current_rows compares deliveries with held rows
+        {{ pseudonymize('actor_id') }} as actor_hash,
         channel_id,
         conversation_id,
         thread_id,
@@ -39,7 +41,8 @@ renamed as (
         expected_tier,
         expected_action,
         reaction,
-        free_text,
+        {{ scrub_personal_text('free_text') }} as free_text,
+        {{ personal_text_redactions('free_text') }} as free_text_redactions,
         latency_from_decision_sec,
         needs_review,
         _loaded_at as loaded_at,
@@ -69,7 +72,7 @@ final as (
         decision_id,
         linked_decision_id,
         source,
-        actor_id,
+        actor_hash,
         channel_id,
         conversation_id,
         thread_id,
@@ -78,6 +81,7 @@ final as (
         expected_action,
         reaction,
         free_text,
+        free_text_redactions,
         latency_from_decision_sec,
         needs_review,
         loaded_at,

@@ -1,4 +1,5 @@
-{#- One row per CSAT rating (first delivery of each rating_id), with its UTC submission date. -#}
+{#- One row per CSAT rating (first delivery of each rating_id), with its UTC submission date. Personal data
+    does not pass: the customer id as its HMAC, no email, the comment scrubbed (macros/privacy.sql). -#}
 {{
     config(
         materialized='incremental',
@@ -28,10 +29,11 @@ renamed as (
         ticket_id,
         team_id,
         agent_id,
-        customer_id,
-        customer_email,
+        -- personal data leaves raw here, before with_current_rows compares deliveries with held rows
+        {{ pseudonymize('customer_id') }} as customer_hash,
         rating,
-        comment,
+        {{ scrub_personal_text('comment') }} as comment,  -- noqa: RF04
+        {{ personal_text_redactions('comment') }} as comment_redactions,
         submitted_at,
         _loaded_at as loaded_at,
         _file_id as file_id,
@@ -60,10 +62,10 @@ final as (
         ticket_id,
         team_id,
         agent_id,
-        customer_id,
-        customer_email,
+        customer_hash,
         rating,
         comment,
+        comment_redactions,
         submitted_at,
         submitted_date,
         loaded_at,

@@ -105,7 +105,8 @@ class FeedbackDesk(WorldPart):
             text = rng.choice(texts.FEEDBACK_RIGHT_TEXT)
         if rng.random() < self.p.personal_data_in_text_share:
             name, email, phone = texts.customer(decision.customer)
-            text += rng.choice(texts.FEEDBACK_PII_TEXT).format(name=name, email=email, phone=phone)
+            account = texts.account_id(decision.customer)
+            text += rng.choice(texts.FEEDBACK_PII_TEXT).format(name=name, email=email, phone=phone, account=account)
         return text
 
 

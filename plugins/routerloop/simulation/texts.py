@@ -1,10 +1,13 @@
 """People and words: customers, support staff, feedback and CSAT texts, notes and resolutions.
 
-The personal data is there for the privacy work to find. Reserved example domains and fictional phone
-ranges only.
+The personal data is there for the privacy work to find: emails, phone numbers and account numbers in
+free text (bench/scrubber_quality.py measures the scrubber on them). Reserved example domains and
+fictional phone ranges only.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 _FIRST = ("amelia", "noah", "sofia", "liam", "mia", "lucas", "emma", "mateo", "ava", "leo",
           "chloe", "omar", "yuki", "priya", "jonas", "ines", "tomas", "zoe", "arjun", "lena")
@@ -24,6 +27,11 @@ def customer(index: int) -> tuple[str, str, str]:
     email = f"{first}.{last}{index % 1000}@{_DOMAINS[(index // 400) % len(_DOMAINS)]}"
     phone = f"+1 415 555 01{index % 100:02d}" if index % 2 else f"+44 20 7946 0{index % 1000:03d}"
     return name, email, phone
+
+
+def account_id(index: int) -> str:
+    """The account number customer `index` quotes in free text (not their customerId)."""
+    return f"ACC-{index * 2654435761 % 10**8:08d}"
 
 
 def staff_actor(index: int, channel: str) -> str:
@@ -51,7 +59,7 @@ FEEDBACK_RIGHT_TEXT = ("Correct call.", "Right team, right tier.", "Good routing
 FEEDBACK_PII_TEXT = (
     " Customer {name} <{email}>, phone {phone}.",
     " Call {name} back on {phone}.",
-    " Reply to {email} when done.",
+    " Reply to {email} when done, account {account}.",
 )
 CSAT_TEXT = {
     5: ("Quick and friendly, thanks!", "Solved in minutes.", "Great support."),
@@ -61,7 +69,7 @@ CSAT_TEXT = {
     1: ("Nobody answered for days.", "Still broken, very disappointed.", "Terrible, escalating this."),
 }
 CSAT_PII_TEXT = (
-    " You can reach me at {email}.",
+    " You can reach me at {email}, my account is {account}.",
     " Call me on {phone} if you need more details.",
     " - {name} ({email}, {phone})",
 )
@@ -71,3 +79,31 @@ OUTCOME_NOTES = {
     True: ("customer confirmed fix", "auto-closed after 48h without reply"),
     False: ("reopened by customer", "handed to another team", "customer stopped responding"),
 }
+
+
+# The kinds of personal value planted in free text, by template field, with the placeholder the
+# scrubber (dbt_project/macros/privacy.sql) must put in their place. Names are planted too but are not
+# a scrubbed kind.
+PLANTED_KINDS = {"email": "[EMAIL]", "phone": "[PHONE]", "account": "[ACCOUNT_ID]"}
+
+
+@cache
+def _template_pattern(template: str):
+    import re
+
+    pattern = re.escape(template)
+    for name in ("name", "email", "phone", "account"):
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>.+?)", 1)
+    return re.compile(pattern + "$")
+
+
+def planted_values(text: str | None) -> dict[str, list[str]]:
+    """The personal values the generator appended to a feedback or CSAT text, by kind (empty: none)."""
+    if not text:
+        return {}
+    for template in FEEDBACK_PII_TEXT + CSAT_PII_TEXT:
+        match = _template_pattern(template).search(text)
+        if match:
+            found = match.groupdict()
+            return {kind: [found[kind]] for kind in PLANTED_KINDS if found.get(kind)}
+    return {}

@@ -165,7 +165,8 @@ class SupportDesk(WorldPart):
         if rng.random() < p.csat_comment_share:
             comment = rng.choice(texts.CSAT_TEXT[rating])
             if rng.random() < p.personal_data_in_text_share:
-                comment += rng.choice(texts.CSAT_PII_TEXT).format(name=name, email=email, phone=phone)
+                account = texts.account_id(decision.customer)
+                comment += rng.choice(texts.CSAT_PII_TEXT).format(name=name, email=email, phone=phone, account=account)
         self.outbox.emit(CSAT, submitted_ms, {
             "ratingId": self.ids.next("cs_"),
             "ticketId": ticket.ticket_id,

@@ -294,14 +294,95 @@ create table if not exists reference.agent_memberships (
 comment on table reference.agent_memberships is 'Agent -> team membership periods over time, kept across
 reference loads (valid_to inclusive, null while open); the marts attribute an agent by the period holding
 the date.';
+    Migration(11, "append-only audit trail", """
+-- The audit trail: rows are appended, never changed or removed, by anyone (owner and superuser
+-- included): a trigger refuses UPDATE, DELETE and TRUNCATE. A correction is a new row.
+create table if not exists audit.weight_exports (
+    export_id bigint generated always as identity primary key,
+    weights_version text not null,
+    action text not null check (action in ('publish', 'rollback', 'recorded')),
+    replaced_version text,
+    gate_result_id bigint,
+    performed_by text not null default session_user,
+    performed_at timestamptz not null default clock_timestamp()
+);
+comment on table audit.weight_exports is
+    'Append-only: every publish, rollback and recorded older version of the routing weights (routerloop.export).';
+create table if not exists audit.weight_changes (
+    change_id bigint generated always as identity primary key,
+    weights_version text not null,
+    as_of_date date not null,
+    strategy text not null,
+    team_id text not null,
+    tier text not null,
+    previous_weight double precision,
+    weight double precision not null,
+    rules_fired text,
+    rationale jsonb,
+    performed_by text not null default session_user,
+    recorded_at timestamptz not null default clock_timestamp()
+);
+comment on table audit.weight_changes is 'Append-only: every weight that changed in a version the router was
+given (publish or rollback), with its rationale (formula and inputs) from marts.routing_weights.';
+create table if not exists audit.erasures (
+    erasure_id bigint generated always as identity primary key,
+    customer_hash text not null,
+    rows_removed jsonb not null,
+    requested_by text not null,
+    erased_at timestamptz not null default clock_timestamp()
+);
+comment on table audit.erasures is 'Append-only: every erasure of a customer (hashed id, rows removed per table).';
+create table if not exists audit.api_requests (
+    request_id bigint generated always as identity primary key,
+    principal text,
+    role text,
+    method text not null,
+    path text not null,
+    query text,
+    status integer not null,
+    requested_at timestamptz not null default clock_timestamp()
+);
+comment on table audit.api_requests is 'Append-only: requests to the weights, experiments and metrics API.';
+create or replace function audit.refuse_change() returns trigger language plpgsql as $$
+begin
+    raise exception 'audit.% is append-only: % refused', tg_table_name, tg_op
+        using errcode = 'insufficient_privilege',
+              hint = 'audit rows are never changed or removed; append a correcting row instead';
+end
+$$;
+do $$
+declare
+    audited text;
+begin
+    foreach audited in array array['gate_results', 'weight_exports', 'weight_changes', 'erasures', 'api_requests']
+    loop
+        execute format('create or replace trigger %I before update or delete on audit.%I'
+                       ' for each row execute function audit.refuse_change()', audited || '_append_only', audited);
+        execute format('create or replace trigger %I before truncate on audit.%I'
+                       ' for each statement execute function audit.refuse_change()', audited || '_no_truncate', audited);
+    end loop;
+end
+$$;
+"""),
+    Migration(12, "personal raw columns are nullable (retention nulls them)", """
+-- New databases get them nullable from routerloop.warehouse.raw.column_sql; this converges older ones.
+do $$
+begin
+    if to_regclass('raw.csat_ratings') is not null then
+        alter table raw.csat_ratings alter column customer_id drop not null;
+    end if;
+end
+$$;
 """),
 )
 
 
 def _check_sequence() -> None:
+    # Strictly increasing; a gap is a number reserved for a migration of another branch, applied when
+    # it lands (migrate() applies every version a database lacks, in this order).
     versions = [m.version for m in MIGRATIONS]
-    if versions != list(range(1, len(versions) + 1)):
-        raise MigrationError(f"migration versions must be 1..n without gaps, got {versions}")
+    if versions != sorted(set(versions)) or versions[:1] != [1]:
+        raise MigrationError(f"migration versions must increase from 1, got {versions}")
 
 
 def applied(conn) -> dict[int, str]:

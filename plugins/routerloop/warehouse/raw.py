@@ -63,7 +63,10 @@ LINEAGE_COLUMNS = (
 
 
 def column_sql(field: contract.Field) -> str:
-    return f"{field.column} {COLUMN_TYPES[field.kind]}" + (" not null" if field.required else "")
+    # Personal fields may be required by the contract (landing checks that) but are nullable: retention
+    # nulls them once they are old enough (routerloop.privacy.retention).
+    not_null = field.required and not field.personal
+    return f"{field.column} {COLUMN_TYPES[field.kind]}" + (" not null" if not_null else "")
 
 
 def key_fields(stream: contract.Stream) -> list[contract.Field]:
