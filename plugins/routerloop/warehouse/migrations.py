@@ -294,6 +294,7 @@ create table if not exists reference.agent_memberships (
 comment on table reference.agent_memberships is 'Agent -> team membership periods over time, kept across
 reference loads (valid_to inclusive, null while open); the marts attribute an agent by the period holding
 the date.';
+"""),
     Migration(11, "append-only audit trail", """
 -- The audit trail: rows are appended, never changed or removed, by anyone (owner and superuser
 -- included): a trigger refuses UPDATE, DELETE and TRUNCATE. A correction is a new row.
