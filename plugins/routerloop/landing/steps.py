@@ -23,7 +23,7 @@ import msgspec
 from routerloop.config import settings
 from routerloop.landing import conflicts, ledger
 from routerloop.landing.copy_writer import SEND_ROWS, Stage, stage_row_head
-from routerloop.landing.dedupe import StreamLock, Turn, insert_new_keys
+from routerloop.landing.dedupe import StreamLock, Turn, insert_new_keys, release_sql
 from routerloop.landing.discovery import LandingFile
 from routerloop.landing.insert import insert_sql, typed_probe_sql
 from routerloop.landing.quarantine import QuarantineBuffer
@@ -231,10 +231,9 @@ class _NewFile:
     def dedupe(self, staged: _Staged, turn: Turn, lock: StreamLock) -> int:
         """Claim the staged keys that are new, in landing order per stream; how many were new."""
         turn.wait()  # the previous file of this stream has passed its dedupe step (parallel landing)
-        lock.acquire()
-        new_keys = insert_new_keys(self.conn, self.file.stream, self.params)
+        new_keys = insert_new_keys(self.conn, self.file.stream, self.params, lock)
         _fault_point("deduped", self.file, staged.lines)
-        lock.release()
+        lock.release(with_sql=release_sql())
         turn.done()
         return new_keys
 
