@@ -3,9 +3,9 @@ and sum up.
 
 PostgreSQL does ~20-24 us of the ~28 us of CPU per line (a durable server, hourly files), so
 `land_workers` connections land files in parallel, one connection per worker thread. Their commits are
-asynchronous, and the run ends with one synchronous commit (durability). Per stream, each file's dedupe step waits for the previous
-file's (dedupe.Turn): that file was submitted earlier, so it is always running or done, and no worker
-waits on a file that has not started.
+asynchronous, and the run ends with one synchronous commit (durability). Per stream, each file's dedupe
+step waits for the previous file's (dedupe.Turn): that file was submitted earlier, so it is always
+running or done, and no worker waits on a file that has not started.
 """
 
 from __future__ import annotations
