@@ -54,8 +54,9 @@ class Settings:
     # Valid lines sent to PostgreSQL per COPY batch while landing; bounds landing memory.
     land_batch_rows: int = 20_000
     # Database connections landing files in parallel within one `land` call (PostgreSQL does most of
-    # the work; one stream's dedupe steps still run one at a time, in file order).
-    land_workers: int = 2
+    # the work; one stream's dedupe steps still run one at a time, in file order). Three on two cores:
+    # the third keeps both busy while another waits on a round trip or its dedupe turn.
+    land_workers: int = 3
     # PostgreSQL temp_buffers of a landing session: a file's staged lines stay in memory up to this.
     land_temp_buffers: str = "64MB"
     # Raw gate freshness: the newest event of a batch is at most this many hours older than its end.

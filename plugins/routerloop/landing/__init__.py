@@ -6,7 +6,7 @@ with day partitions created on demand (plus `raw_partitions_ahead_days`).
 
 Exactly once, nothing lost:
 - one transaction per file: its ledger row, its quarantine rows and its raw rows commit together or
-  not at all (steps);
+  not at all (steps); when land() returns, every commit of the run is flushed to disk (durability);
 - the ledger (`raw.landed_files`) lands a path once: landing it again is a no-op, a file whose bytes
   changed under a landed name is refused, an unreadable file is retried by the next run, and a file
   over the bad-line limit commits but fails the landing (ledger);
@@ -22,7 +22,8 @@ validation (msgspec fast path and the classifier of reasons), copy_writer (valid
 a staging table), quarantine (bad lines), dedupe (the keys table, one file of a stream at a time),
 insert (typed rows into the day partition), conflicts (same key, other content), ledger (statuses),
 steps (one file: stage -> dedupe -> insert -> conflicts -> finalize), failures (open failures,
-acknowledgements), run (land(): workers, progress, totals), results (what land() returns).
+acknowledgements), durability (asynchronous commits per file, one synchronous commit at the end of a
+run), run (land(): workers, progress, totals), results (what land() returns).
 
 The costs quoted in the modules were measured on the 2-core development machine with
 bench/land_throughput.py and CPU time per line of the Python process and of its PostgreSQL backend,

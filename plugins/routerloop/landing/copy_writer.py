@@ -22,6 +22,9 @@ _COPY_TRAILER = b"\xff\xff"
 # One staged row in COPY binary: 2 fields; int4 line number; jsonb (version byte 1 + the JSON text).
 # A row is stage_row_head(2, 4, line_number, len(line) + 1, 1) + line.
 stage_row_head = struct.Struct(">hiiiB").pack
+# Valid lines handed to the COPY writer at once (at most land_batch_rows): PostgreSQL parses a file's
+# first lines while Python validates the next, even in an hourly file that is read in one chunk.
+SEND_ROWS = 256
 _COPY_PIECE = 128 * 1024  # what psycopg hands libpq at once
 _COPY_PENDING_PIECES = 128  # background COPY writer queue (x 128 KiB): bounds memory while PG catches up
 

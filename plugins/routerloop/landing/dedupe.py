@@ -2,11 +2,12 @@
 
 Under a per-stream advisory lock, the step inserts the staged keys into `raw.<stream>_keys` (see
 routerloop.warehouse.raw for why a keys table). A plain insert (~2.5 us per line) serves the common
-file of new keys; a repeated key redoes it with ON CONFLICT DO NOTHING (see keys_sql). Probing the keys
-first cost ~1 us per line more. A line whose stream key was seen before (earlier in the file or in an
-earlier file) is a duplicate: the first line wins. When files land in parallel, the dedupe steps of one
-stream still run one at a time in file order (Turn), so which copy of a repeated key wins does not
-depend on timing.
+file of new keys; a repeated key redoes it with ON CONFLICT DO NOTHING (see keys_sql; ~2-3 us per line
+more, so only then). Probing the keys first cost ~1 us per line more, RETURNING and a count ~0.3 us more
+than the row count. The lock and the savepoint go in one round trip, their release in another.
+A line whose stream key was seen before (earlier in the file or in an earlier file) is a duplicate: the
+first line wins. When files land in parallel, the dedupe steps of one stream still run one at a time in
+file order (Turn), so which copy of a repeated key wins does not depend on timing.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class StreamLock:
 
     A session lock, so the typed insert (the expensive part) runs outside it; keys stay reserved until
     commit by the primary key. Enter it around the file's transaction: if an error left it held, it is
-    released on exit, after the rollback (an aborted transaction runs no statements).
+    released on exit, after the rollback (an aborted transaction runs no statements). `with_sql`: other
+    statements sent in the same round trip (after taking it, before releasing it).
     """
 
     def __init__(self, conn, stream: str):
@@ -48,12 +50,12 @@ class StreamLock:
         self.key = locks.stream_key(stream)
         self.held = False
 
-    def acquire(self) -> None:
-        locks.session_lock(self.conn, self.key)
+    def acquire(self, with_sql: str = "") -> None:
+        self.conn.execute("; ".join(filter(None, [locks.session_lock_sql(self.key), with_sql])))
         self.held = True
 
-    def release(self) -> None:
-        locks.session_unlock(self.conn, self.key)
+    def release(self, with_sql: str = "") -> None:
+        self.conn.execute("; ".join(filter(None, [with_sql, locks.session_unlock_sql(self.key)])))
         self.held = False
 
     def __enter__(self) -> StreamLock:
@@ -86,25 +88,31 @@ def keys_sql(stream_name: str, upsert: bool) -> str:
         keys = key_fields(stream)
         key_columns = ", ".join(f.column for f in keys)
         key_select = ", ".join(f"{key_expression(stream_name, f, 'record')} as {f.column}" for f in keys)
-        rule = "\n    order by _line_number\n    on conflict do nothing" if upsert else ""
+        rule = "\norder by _line_number\non conflict do nothing" if upsert else ""
         _sql_cache[cache_key] = f"""
-with new_keys as (
-    insert into raw.{stream.name}_keys ({key_columns}, _file_id, _line_number, _partition_hour)
-    select {key_columns}, %(file_id)s, _line_number, %(partition_hour)s
-    from (select {key_select}, _line_number from {STAGE_TABLE}) as s{rule}
-    returning 1
-)
-select count(*) from new_keys
+insert into raw.{stream.name}_keys ({key_columns}, _file_id, _line_number, _partition_hour)
+select {key_columns}, %(file_id)s, _line_number, %(partition_hour)s
+from (select {key_select}, _line_number from {STAGE_TABLE}) as s{rule}
 """
     return _sql_cache[cache_key]
 
 
-def insert_new_keys(conn, stream: str, params: dict) -> int:
-    """Run the dedupe step (the caller holds the stream lock); how many staged keys were new."""
+_SAVEPOINT = "routerloop_dedupe"
+
+
+def insert_new_keys(conn, stream: str, params: dict, lock: StreamLock) -> int:
+    """Take the stream lock and insert the staged keys that are new; how many (its row count). The
+    caller releases the lock with release_sql(): one round trip each way, the savepoint included."""
     import psycopg
 
+    lock.acquire(with_sql=f"savepoint {_SAVEPOINT}")  # the fast form may fail
     try:
-        with conn.transaction():  # a savepoint: the fast form may fail
-            return conn.execute(keys_sql(stream, upsert=False), params).fetchone()[0]
+        return conn.execute(keys_sql(stream, upsert=False), params).rowcount
     except psycopg.errors.UniqueViolation:
-        return conn.execute(keys_sql(stream, upsert=True), params).fetchone()[0]
+        conn.execute(f"rollback to savepoint {_SAVEPOINT}")
+        return conn.execute(keys_sql(stream, upsert=True), params).rowcount
+
+
+def release_sql() -> str:
+    """What to send with the stream lock's release after insert_new_keys()."""
+    return f"release savepoint {_SAVEPOINT}"

@@ -22,8 +22,8 @@ import msgspec
 
 from routerloop.config import settings
 from routerloop.landing import conflicts, ledger
-from routerloop.landing.copy_writer import Stage, stage_row_head
-from routerloop.landing.dedupe import StreamLock, Turn, insert_new_keys
+from routerloop.landing.copy_writer import SEND_ROWS, Stage, stage_row_head
+from routerloop.landing.dedupe import StreamLock, Turn, insert_new_keys, release_sql
 from routerloop.landing.discovery import LandingFile
 from routerloop.landing.insert import insert_sql, typed_probe_sql
 from routerloop.landing.quarantine import QuarantineBuffer
@@ -61,9 +61,6 @@ def land_file(conn, file: LandingFile, turn: Turn | None = None) -> FileResult:
 
     turn = turn or Turn()
     try:
-        previous = ledger.landed_before(conn, file)
-        if previous is not None:
-            return ledger.compare_with_landed(conn, file, previous)
         try:
             return _land_or_record(conn, file, turn, careful=False)
         except psycopg.Error:
@@ -85,7 +82,7 @@ def land_file(conn, file: LandingFile, turn: Turn | None = None) -> FileResult:
 def _land_or_record(conn, file: LandingFile, turn: Turn, careful: bool) -> FileResult:
     try:
         return _land_new_file(conn, file, turn, careful)
-    except ledger.LandedConcurrently:
+    except ledger.AlreadyLanded:  # skipped, or refused if its bytes changed
         return ledger.compare_with_landed(conn, file, ledger.landed_before(conn, file))
     except Unreadable as exc:
         return ledger.record_unreadable(conn, file, exc)
@@ -117,6 +114,7 @@ class _NewFile:
         """Read and validate every line: valid ones go to the staging table, bad ones to the quarantine."""
         file = self.file
         batch_rows = max(1, settings().land_batch_rows)
+        send_rows = min(batch_rows, SEND_ROWS)
         check = validator(file.stream)
         # Bound to locals: this loop runs once per line.
         decode, accepts_decoded, classify = check.decode, check.accepts_decoded, check.classify
@@ -129,9 +127,9 @@ class _NewFile:
         line_number = 0
         try:
             for chunk in reader.batches():
-                # Hand valid lines to the COPY writer after each read chunk, at most batch_rows at once.
-                for first in range(0, len(chunk), batch_rows):
-                    for line in chunk[first: first + batch_rows]:
+                # Hand valid lines to the COPY writer after each read chunk, at most send_rows at once.
+                for first in range(0, len(chunk), send_rows):
+                    for line in chunk[first: first + send_rows]:
                         line_number += 1
                         try:
                             record = decode(line)
@@ -233,10 +231,9 @@ class _NewFile:
     def dedupe(self, staged: _Staged, turn: Turn, lock: StreamLock) -> int:
         """Claim the staged keys that are new, in landing order per stream; how many were new."""
         turn.wait()  # the previous file of this stream has passed its dedupe step (parallel landing)
-        lock.acquire()
-        new_keys = insert_new_keys(self.conn, self.file.stream, self.params)
+        new_keys = insert_new_keys(self.conn, self.file.stream, self.params, lock)
         _fault_point("deduped", self.file, staged.lines)
-        lock.release()
+        lock.release(with_sql=release_sql())
         turn.done()
         return new_keys
 

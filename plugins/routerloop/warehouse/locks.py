@@ -38,6 +38,15 @@ def xact_lock(conn, key: int) -> None:
     conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, key))
 
 
+def session_lock_sql(key: int) -> str:
+    """session_lock() as SQL text, to send with other statements in one round trip."""
+    return f"select pg_advisory_lock({LOCK_CLASS}, {int(key)})"
+
+
+def session_unlock_sql(key: int) -> str:
+    return f"select pg_advisory_unlock({LOCK_CLASS}, {int(key)})"
+
+
 def session_lock(conn, key: int) -> None:
     conn.execute("select pg_advisory_lock(%s, %s)", (LOCK_CLASS, key))
 
