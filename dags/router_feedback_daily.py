@@ -39,6 +39,10 @@ written.
   lock does not.
 * **Per model:** the task log has dbt's line for every model and test, and the task's XCom the status
   of every node; `audit.dbt_model_runs` records each model's rows and timing.
+* **Source freshness:** `source_freshness_gate` runs `dbt source freshness` after the raw gate, beside
+  the build, on the thresholds of `routerloop freshness` (settings `freshness_stale_after_minutes*`). A
+  stale source fails the task and the run, without holding back the day's weights. A run for a day that
+  ended longer ago than the largest threshold (a backfill, a demo day) skips it and says why.
 * **Backfills:** a run for a day older than the router's current version records that day's weights
   in history (and its `<version>.json`) without replacing the current version; only
   `routerloop export --rollback VERSION` moves the router back.
@@ -79,6 +83,14 @@ def raw_gate(data_interval_start=None, data_interval_end=None) -> list[dict]:
 
     start, end = _day(data_interval_start, data_interval_end)
     return [r.summary() for r in gate_raw(start, end)]
+
+
+@task
+def source_freshness_gate(data_interval_end=None) -> dict:
+    """dbt source freshness on the thresholds of routerloop.freshness; a stale source fails the task."""
+    from routerloop.freshness import dbt_source_freshness
+
+    return dbt_source_freshness(data_interval_end=data_interval_end)
 
 
 @task
@@ -173,9 +185,11 @@ def apply_retention() -> dict:
 )
 def router_feedback_daily():
     gated = marts_gate.override(task_id="marts_gate", **CHECK_TASK_ARGS)()
+    checked = wait_for_hourly_landings() >> raw_gate.override(task_id="raw_gate", **CHECK_TASK_ARGS)()
+    # A stale source fails the run and says so, but does not hold back the day's weights.
+    checked >> source_freshness_gate.override(task_id="source_freshness_gate", **CHECK_TASK_ARGS)()
     (
-        wait_for_hourly_landings()
-        >> raw_gate.override(task_id="raw_gate", **CHECK_TASK_ARGS)()
+        checked
         >> load_reference()
         >> transform()
         >> gated

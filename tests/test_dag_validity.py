@@ -229,7 +229,9 @@ def test_daily_dag_runs_one_dbt_build_between_the_gates(bag):
     tasks = {t["task_id"]: t for t in daily["tasks"]}
     # wait for the landings -> raw gate -> reference load -> dbt build of the day -> marts gate -> publish -> report
     assert tasks["wait_for_hourly_landings"]["downstream"] == ["raw_gate"]
-    assert tasks["raw_gate"]["downstream"] == ["load_reference"]
+    assert sorted(tasks["raw_gate"]["downstream"]) == ["load_reference", "source_freshness_gate"]
+    # dbt source freshness: a check (no retries) beside the build, which a stale source does not hold back
+    assert tasks["source_freshness_gate"]["downstream"] == [] and tasks["source_freshness_gate"]["retries"] == 0
     assert tasks["load_reference"]["downstream"] == ["transform"]
     assert not any("seed" in t for t in tasks)  # the roster is a load, no longer dbt seeds
     assert tasks["transform"]["downstream"] == ["marts_gate"]
@@ -237,7 +239,7 @@ def test_daily_dag_runs_one_dbt_build_between_the_gates(bag):
     assert tasks["publish_weights"]["downstream"] == ["write_report"]
     assert tasks["write_report"]["downstream"] == ["apply_retention"]
     assert tasks["apply_retention"]["downstream"] == []
-    assert len(tasks) == 8
+    assert len(tasks) == 9
 
 
 def test_daily_transform_fails_at_once_on_failed_dbt_tests_and_retries_other_errors(env):
