@@ -106,6 +106,9 @@ def load_reference() -> dict:
         raise AirflowFailException(str(invalid)) from invalid
     print(f"reference folder: {'loaded as load ' if loaded['loaded'] else ''}{loaded.get('reason', loaded['load_id'])}")
     return {k: str(v) for k, v in loaded.items()}
+
+
+@task
 def transform(data_interval_start=None, data_interval_end=None) -> dict:
     """dbt build of the day (every model and test), holding the build lock; failed tests do not retry."""
     import os
