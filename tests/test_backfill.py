@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import DEMO_START
+from psycopg import sql
 
 from routerloop import db
 from routerloop.backfill import plan_backfill, run_backfill
@@ -20,22 +21,22 @@ END = DEMO_START + timedelta(hours=HOURS)
 
 pytestmark = pytest.mark.slow
 
-# One md5 per marts relation over its rows in a fixed order (text form of the whole row).
-MART_CHECKSUMS = """
-select c.relname,
-       (xpath('/row/m/text()', query_to_xml(format(
-           'select md5(coalesce(string_agg(t::text, ''|'' order by t::text), '''')) as m from marts.%I as t',
-           c.relname), false, false, '')))[1]::text
+MART_RELATIONS = """
+select c.relname
 from pg_class as c inner join pg_namespace as n on n.oid = c.relnamespace
 where n.nspname = 'marts' and c.relkind in ('r', 'v', 'm', 'p')
 order by 1
 """
+# One md5 over a relation's rows in a fixed order (text form of the whole row).
+ROWS_CHECKSUM = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from marts.{} as t"
 
 
 def mart_checksums(url: str) -> dict[str, str]:
     """Relation -> ordered checksum of its rows, for every table and view in schema marts."""
     with db.connect(url) as conn:
-        return dict(conn.execute(MART_CHECKSUMS).fetchall())
+        relations = [name for (name,) in conn.execute(MART_RELATIONS).fetchall()]
+        return {name: conn.execute(sql.SQL(ROWS_CHECKSUM).format(sql.Identifier(name))).fetchone()[0]
+                for name in relations}
 
 
 def _current_version(url: str) -> str | None:
@@ -86,7 +87,9 @@ def test_a_dry_run_says_what_it_would_land_and_build_and_changes_nothing(world, 
     assert json.loads(out.out)["files_to_land"] == plan_backfill(*part).files_to_land  # every stream
     assert "build: dbt build --select @source:*.router_decisions" in out.err
     with db.connect(url) as conn:  # nothing was created, landed or built
-        assert conn.execute("select to_regclass('raw.landed_files')").fetchone()[0] is None
+        # the roster load of the fixture migrated the warehouse, so the ledger may exist: it must be empty
+        ledger = conn.execute("select to_regclass('raw.landed_files')").fetchone()[0]
+        assert ledger is None or conn.execute("select count(*) from raw.landed_files").fetchone()[0] == 0
         assert conn.execute("select count(*) from pg_namespace where nspname = 'marts'").fetchone()[0] == 0
 
 

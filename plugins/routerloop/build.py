@@ -93,29 +93,63 @@ def _node_results(result) -> list[dict]:
     return rows
 
 
+# A build of an interval names its start in its session's application_name, so that of the builds
+# queued at once the earliest interval goes first (each day's weights start from the day before's).
+_INTERVAL_MARK = "from "
+
+
 @contextmanager
-def one_build_at_a_time(url: str | None = None):
+def one_build_at_a_time(url: str | None = None, start: datetime | None = None):
     """Hold the DBT_BUILD lock while inside; if another build holds it, say who and wait for it.
 
     A session lock on a connection of its own: it is released when the block ends, and by PostgreSQL
-    when the process dies (a killed task does not leave the warehouse locked). Yields the seconds waited.
+    when the process dies (a killed task does not leave the warehouse locked). Of builds waiting at the
+    same time, one whose interval starts earlier goes before this one. Yields the seconds waited.
     """
-    name = f"routerloop dbt build pid {os.getpid()} on {socket.gethostname()}"[:63]
+    mark = f"{_INTERVAL_MARK}{start.astimezone(UTC):%Y-%m-%dT%H:%M} " if start else ""
+    name = f"routerloop dbt build {mark}pid {os.getpid()} on {socket.gethostname()}"[:63]
     with db.connect(url or db.database_url(), autocommit=True, application_name=name) as conn:
-        waited = 0.0
-        if not locks.try_session_lock(conn, locks.DBT_BUILD):
-            holders = locks.holders(conn, locks.DBT_BUILD)
-            log.warning("waiting for another dbt build (%s) to finish", "; ".join(map(_describe_holder, holders))
-                        or "it has just finished")
-            started = time.monotonic()
-            locks.session_lock(conn, locks.DBT_BUILD)
-            waited = time.monotonic() - started
+        started = time.monotonic()
+        said = False
+        while True:
+            if not locks.try_session_lock(conn, locks.DBT_BUILD):
+                if not said:
+                    holders = locks.holders(conn, locks.DBT_BUILD)
+                    log.warning("waiting for another dbt build (%s) to finish",
+                                "; ".join(map(_describe_holder, holders)) or "it has just finished")
+                    said = True
+                locks.session_lock(conn, locks.DBT_BUILD)
+            earlier = _earlier_waiting_build(conn, mark)
+            if earlier is None:
+                break
+            locks.session_unlock(conn, locks.DBT_BUILD)  # the waiting build takes the lock at once
+            log.warning("a build of an earlier interval is waiting (%s): it goes first", earlier)
+            said = True
+            time.sleep(0.2)
+        waited = time.monotonic() - started if said else 0.0
+        if said:
             log.warning("the other dbt build finished after %.1f s; this one starts", waited)
         try:
             yield waited
         finally:
             with suppress(Exception):  # on a broken connection, closing it releases the lock
                 locks.session_unlock(conn, locks.DBT_BUILD)
+
+
+def _earlier_waiting_build(conn, mark: str) -> str | None:
+    """The application_name of a build queued for the lock whose interval starts before `mark`'s."""
+    if not mark:
+        return None
+    queued = conn.execute(
+        "select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and not l.granted and l.classid = %s and l.objid = %s"
+        " and l.objsubid = 2",
+        (locks.LOCK_CLASS, locks.DBT_BUILD),
+    ).fetchall()
+    prefix = f"routerloop dbt build {_INTERVAL_MARK}"
+    earlier = [name for (name,) in queued if name and name.startswith(prefix)
+               and name[len(prefix):len(prefix) + 16] < mark[len(_INTERVAL_MARK):len(_INTERVAL_MARK) + 16]]
+    return min(earlier) if earlier else None
 
 
 def _describe_holder(holder: dict) -> str:
@@ -160,7 +194,7 @@ def build(
         args += ["--select", *select]
     if exclude:
         args += ["--exclude", *exclude]
-    with one_build_at_a_time(url) as waited:
+    with one_build_at_a_time(url, start=start) as waited:
         started = datetime.now(UTC)
         with db.connect(url or db.database_url()) as conn:
             migrate(conn)  # the audit tables dbt's hooks write to
