@@ -140,14 +140,8 @@ def _earlier_waiting_build(conn, mark: str) -> str | None:
     """The application_name of a build queued for the lock whose interval starts before `mark`'s."""
     if not mark:
         return None
-    queued = conn.execute(
-        "select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid"
-        " where l.locktype = 'advisory' and not l.granted and l.classid = %s and l.objid = %s"
-        " and l.objsubid = 2",
-        (locks.LOCK_CLASS, locks.DBT_BUILD),
-    ).fetchall()
     prefix = f"routerloop dbt build {_INTERVAL_MARK}"
-    earlier = [name for (name,) in queued if name and name.startswith(prefix)
+    earlier = [name for _, name in locks.queued(conn, locks.DBT_BUILD) if name and name.startswith(prefix)
                and name[len(prefix):len(prefix) + 16] < mark[len(_INTERVAL_MARK):len(_INTERVAL_MARK) + 16]]
     return min(earlier) if earlier else None
 

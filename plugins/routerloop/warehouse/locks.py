@@ -72,9 +72,14 @@ def holders(conn, key: int) -> list[dict]:
 
 def waiters(conn, key: int) -> list[int]:
     """Backend pids of the sessions queued for lock `key`."""
-    rows = conn.execute(
-        "select pid from pg_locks where locktype = 'advisory' and not granted and classid = %s and objid = %s"
-        " and objsubid = 2",
+    return [pid for pid, _ in queued(conn, key)]
+
+
+def queued(conn, key: int) -> list[tuple[int, str | None]]:
+    """(backend pid, application_name) of the sessions queued for lock `key`."""
+    return conn.execute(
+        "select l.pid, a.application_name from pg_locks l left join pg_stat_activity a on a.pid = l.pid"
+        " where l.locktype = 'advisory' and not l.granted and l.classid = %s and l.objid = %s"
+        " and l.objsubid = 2",
         (LOCK_CLASS, key),
     ).fetchall()
-    return [pid for (pid,) in rows]
