@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from routerloop import db
 from routerloop.config import reload_settings
@@ -187,3 +188,38 @@ def dbt_manifest(tmp_path_factory, database_url) -> Path:
     reload_settings()
     assert written == path and path.exists()
     return path
+
+
+def marts_checksums(url: str, ignore: frozenset[tuple[str, str]] = frozenset()) -> dict[str, tuple[int, str]]:
+    """Per table and view of schema marts: row count and md5 of its rows in a fixed order, leaving out
+    the (relation, column) pairs in `ignore` (columns that say which run wrote a row, not what it holds)."""
+    checksum = "select count(*), md5(coalesce(string_agg(r::text, E'\\n' order by r::text), '')) from (select row({}) as r from marts.{}) as t"
+    with db.connect(url, autocommit=True) as conn:
+        relations = [name for (name,) in conn.execute(
+            "select table_name from information_schema.tables where table_schema = 'marts' order by 1")]
+        sums = {}
+        for relation in relations:
+            columns = [sql.Identifier(c) for (c,) in conn.execute(
+                "select column_name from information_schema.columns where table_schema = 'marts'"
+                " and table_name = %s order by ordinal_position", (relation,)) if (relation, c) not in ignore]
+            sums[relation] = conn.execute(sql.SQL(checksum).format(
+                sql.SQL(", ").join(columns), sql.Identifier(relation))).fetchone()
+        return sums
+
+
+def rows_reordered(url: str, schemas: tuple[str, ...]) -> int:
+    """Rewrite every table of `schemas` with its rows in a random physical order (triggers off), so that a
+    later build meets its inputs in another order than the first one did. Returns the tables rewritten."""
+    with db.connect(url) as conn:
+        conn.execute("set local session_replication_role = replica")  # append-only triggers
+        tables = conn.execute(
+            "select n.nspname, c.relname from pg_class as c inner join pg_namespace as n on n.oid = c.relnamespace"
+            " where n.nspname = any(%s) and c.relkind = 'r'", (list(schemas),)).fetchall()
+        for schema, table in tables:
+            name = sql.Identifier(schema, table)
+            conn.execute(sql.SQL("create temporary table reordered on commit drop as"
+                                 " select * from {} order by random()").format(name))
+            conn.execute(sql.SQL("delete from {}").format(name))
+            conn.execute(sql.SQL("insert into {} overriding system value select * from reordered").format(name))
+            conn.execute("drop table reordered")
+        return len(tables)

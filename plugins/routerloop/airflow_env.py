@@ -72,6 +72,9 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # SQLite allows one writer: the others wait for its lock (sqlite3's 5 s default is too short).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.sqlite_connect_args",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.sqlite_connect_args",
         # SQLite: one task at a time (see module docstring).
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "1",
@@ -87,6 +90,14 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         **key_env(),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
     }
+
+
+def __getattr__(name: str):
+    """`sqlite_connect_args`: what Airflow's SQLAlchemy engine passes to sqlite3.connect (or aiosqlite)
+    in the local stack; Airflow imports it by the dotted path given in its environment above."""
+    if name == "sqlite_connect_args":
+        return {"timeout": settings().airflow_sqlite_busy_timeout_seconds}
+    raise AttributeError(name)
 
 
 def local_defaults(environ: dict[str, str]) -> dict[str, str]:

@@ -94,6 +94,9 @@ class Settings:
     airflow_retry_delay_seconds: float = 60.0
     airflow_retry_backoff: float = 2.0
     airflow_max_retry_delay_seconds: float = 900.0
+    # How long a local Airflow process waits for SQLite's write lock before "database is locked": the
+    # scheduler writes often, and a CLI command (`backfill create`, `dags unpause`) must queue behind it.
+    airflow_sqlite_busy_timeout_seconds: float = 60.0
     # Security and privacy (README, "Security and privacy").
     # Prefix of the PostgreSQL roles `routerloop db grant` creates: <prefix>_pipeline, _analyst, _router.
     role_prefix: str = "routerloop"

@@ -39,7 +39,7 @@ final as (
         rule_version,
         bin,
         count(*) as n,
-        sum(confidence) as confidence_sum,
+        {{ exact_sum('confidence') }} as confidence_sum,
         count(*) filter (where is_match) as tier_matches
     from calibrated
     group by decision_date, rule_version, bin

@@ -207,8 +207,8 @@ sla_by_team as (
         team_id,
         tier,
         sum(outcomes)::bigint as outcomes,
-        sum(outcomes * decay) as sla_weight,
-        sum(sla_points * decay) as sla_weighted_sum
+        {{ exact_sum('outcomes * decay') }} as sla_weight,
+        {{ exact_sum('sla_points * decay') }} as sla_weighted_sum
     from sla_in_window
     group by as_of_date, team_id, tier
 ),
@@ -219,8 +219,8 @@ csat_by_team as (
         team_id,
         tier,
         sum(responses)::bigint as csat_responses,
-        sum(responses * decay) as csat_weight,
-        sum(satisfied * decay) as csat_weighted_sum
+        {{ exact_sum('responses * decay') }} as csat_weight,
+        {{ exact_sum('satisfied * decay') }} as csat_weighted_sum
     from csat_in_window
     group by as_of_date, team_id, tier
 ),
@@ -231,8 +231,8 @@ mttr_by_team as (
         team_id,
         tier,
         sum(resolutions) as resolved_outcomes,
-        sum(resolutions * decay) as mttr_weight,
-        sum(speed_sum * decay) as mttr_weighted_sum
+        {{ exact_sum('resolutions * decay') }} as mttr_weight,
+        {{ exact_sum('speed_sum * decay') }} as mttr_weighted_sum
     from resolved_day_speeds
     group by as_of_date, team_id, tier
 ),
@@ -242,7 +242,7 @@ sla_priors as (
     select
         as_of_date,
         tier,
-        sum(sla_weighted_sum) / nullif(sum(sla_weight), 0) as sla_prior
+        {{ exact_sum('sla_weighted_sum') }} / nullif({{ exact_sum('sla_weight') }}, 0) as sla_prior
     from sla_by_team
     group by as_of_date, tier
 ),
@@ -251,7 +251,7 @@ csat_priors as (
     select
         as_of_date,
         tier,
-        sum(csat_weighted_sum) / nullif(sum(csat_weight), 0) as csat_prior
+        {{ exact_sum('csat_weighted_sum') }} / nullif({{ exact_sum('csat_weight') }}, 0) as csat_prior
     from csat_by_team
     group by as_of_date, tier
 ),
@@ -260,7 +260,7 @@ mttr_priors as (
     select
         as_of_date,
         tier,
-        sum(mttr_weighted_sum) / nullif(sum(mttr_weight), 0) as mttr_prior
+        {{ exact_sum('mttr_weighted_sum') }} / nullif({{ exact_sum('mttr_weight') }}, 0) as mttr_prior
     from mttr_by_team
     group by as_of_date, tier
 ),

@@ -53,11 +53,11 @@ aggregated as (
         count(outcome_positive) as with_outcome,
         count(*) filter (where outcome_positive) as positive_outcomes,
         count(confidence) as decisions_with_confidence,
-        avg(confidence) as avg_confidence,
+        {{ exact_avg('confidence') }} as avg_confidence,
         count(latency_ms) as decisions_with_latency,
-        avg(latency_ms::double precision) as avg_latency_ms,
+        {{ exact_avg('latency_ms') }} as avg_latency_ms,
         count(outcome_value) as outcomes_with_value,
-        avg(outcome_value) as avg_outcome_value
+        {{ exact_avg('outcome_value') }} as avg_outcome_value
     from decisions
     group by decision_date, rule_version, channel_id
 )

@@ -28,7 +28,7 @@ trailing_window as (
         sum(performance.with_outcome)::bigint as with_outcome,
         sum(performance.positive_outcomes)::bigint as positive_outcomes,
         sum(performance.pending_outcomes)::bigint as pending_outcomes,
-        sum(performance.avg_confidence * performance.decisions_with_confidence)
+        {{ exact_sum('performance.avg_confidence * performance.decisions_with_confidence') }}
         / nullif(sum(performance.decisions_with_confidence), 0) as avg_confidence
     from {{ ref('decision_performance_daily') }} as performance
     inner join as_of

@@ -28,9 +28,9 @@ final as (
         rule_version,
         sum(n)::bigint as n,
         -- a window without decisions: null figures, not a division by zero
-        sum(mean_confidence * n) / nullif(sum(n), 0) as mean_confidence,
+        {{ exact_sum('mean_confidence * n') }} / nullif(sum(n), 0) as mean_confidence,
         sum(tier_matches)::double precision / nullif(sum(n), 0) as tier_accuracy,
-        sum(n * abs(tier_accuracy - mean_confidence)) filter (where n > 0) / nullif(sum(n), 0) as ece
+        {{ exact_sum('n * abs(tier_accuracy - mean_confidence)', filter='n > 0') }} / nullif(sum(n), 0) as ece
     from bins
     group by as_of_date, window_days, window_start_date, rule_version
 )

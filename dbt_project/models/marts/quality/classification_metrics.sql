@@ -112,14 +112,15 @@ summaries as (
         sum(true_positives)::bigint as correct,
         -- Sum over classes of (expected count x predicted count): N^2 times the chance agreement.
         sum(expected_count::double precision * predicted_count) as chance_products,
-        avg(precision_value) as macro_precision,
-        avg(recall) as macro_recall,
-        avg(f1) as macro_f1,
-        sum(precision_value * expected_count)
+        {{ exact_avg('precision_value') }} as macro_precision,
+        {{ exact_avg('recall') }} as macro_recall,
+        {{ exact_avg('f1') }} as macro_f1,
+        {{ exact_sum('precision_value * expected_count') }}
         / nullif(sum(expected_count) filter (where precision_value is not null), 0) as weighted_precision,
-        sum(recall * expected_count)
+        {{ exact_sum('recall * expected_count') }}
         / nullif(sum(expected_count) filter (where recall is not null), 0) as weighted_recall,
-        sum(f1 * expected_count) / nullif(sum(expected_count) filter (where f1 is not null), 0) as weighted_f1
+        {{ exact_sum('f1 * expected_count') }}
+        / nullif(sum(expected_count) filter (where f1 is not null), 0) as weighted_f1
     from per_class
     group by as_of_date, window_days, window_start_date, label_kind
 ),

@@ -21,7 +21,7 @@ windowed as (
         daily.rule_version,
         daily.bin,
         sum(daily.n)::bigint as n,
-        sum(daily.confidence_sum) as confidence_sum,
+        {{ exact_sum('daily.confidence_sum') }} as confidence_sum,
         sum(daily.tier_matches)::bigint as tier_matches
     from spine
     inner join {{ ref('int_confidence_bins_daily_aggregated') }} as daily

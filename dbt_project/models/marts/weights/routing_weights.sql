@@ -71,7 +71,7 @@ targets as (
     from (
         select
             *,
-            avg(score) over (partition by as_of_date, strategy, tier) as tier_mean_score
+            {{ exact_avg('score', over='partition by as_of_date, strategy, tier') }} as tier_mean_score
         from strategy_scores
     ) as with_tier_mean
 ),
