@@ -61,7 +61,7 @@ def _plant_customer(landing: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def world(database_url, tmp_path_factory):
-    """Generated, planted, landed, retention applied, built; yields (planted, url)."""
+    """Generated, planted, landed, built, then retention applied; yields (planted, url)."""
     from routerloop.reference import load as load_reference
     from routerloop.simulation import generate
 
@@ -75,10 +75,10 @@ def world(database_url, tmp_path_factory):
         reload_settings()
         load_reference(url=url)
         assert land(landing=landing, progress=False, url=url).ok
-        with db.connect(url, autocommit=True) as conn:  # B's hour is past retention, A's is not
-            privacy.retention(conn, now=planted["late_hour"] + timedelta(days=90), days=90)
         built = build(full_refresh=True, url=url, quiet=True, unit_tests=False)
         assert built["ok"], built["failed"]
+        with db.connect(url, autocommit=True) as conn:  # later, B's hour is past retention, A's is not
+            privacy.retention(conn, now=planted["late_hour"] + timedelta(days=90), days=90)
         yield planted, url
     reload_settings()
 
