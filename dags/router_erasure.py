@@ -32,15 +32,11 @@ it has no schedule. Each task calls `routerloop.erasure`, as `routerloop erase -
 
 @task
 def erase_ratings(params=None, dag_run=None) -> dict:
-    from routerloop import db
-    from routerloop.erasure import erase
-    from routerloop.warehouse.migrations import migrate
+    from routerloop.erasure import erase_in_warehouse
 
     who = getattr(dag_run, "triggering_user_name", None) or "unknown"
-    with db.connect(autocommit=True, application_name="routerloop erasure") as conn:
-        migrate(conn)
-        erasure = erase(conn, params["customer_id"], requested_by=f"airflow:{who}",
-                        requested_via=f"airflow {dag_run.dag_id} {dag_run.run_id}", reason=params["reason"])
+    erasure = erase_in_warehouse(params["customer_id"], requested_by=f"airflow:{who}",
+                                 requested_via=f"airflow {dag_run.dag_id} {dag_run.run_id}", reason=params["reason"])
     print(f"erasure {erasure.erasure_id} of {erasure.customer_hash}: {erasure.total} rows removed")
     for relation, rows in erasure.rows_removed.items():
         print(f"  {relation}: {rows}")

@@ -23,7 +23,7 @@ never landed again.
 staged since their last run, and a deletion stages nothing, so only a full refresh of them drops the
 erased ratings from their aggregates. Staging itself is not rebuilt (it was erased in place; a full
 refresh would re-read all of raw). `erase_customer()` does both (`routerloop erase`); the DAG
-`router_erasure` runs them as two tasks.
+`router_erasure` runs `erase_in_warehouse()` and `rebuild_marts()` as two tasks.
 
 Running it again is harmless: it removes nothing, rebuilds the same marts, and logs a row of zeros.
 """
@@ -235,13 +235,20 @@ def rebuild_marts(url: str | None = None, quiet: bool = False) -> dict:
     }
 
 
-def erase_customer(customer_id: str, requested_by: str | None = None, requested_via: str = "cli",
-                   reason: str | None = None, url: str | None = None, quiet: bool = False) -> dict:
-    """`routerloop erase`: erase() then rebuild_marts(); returns the erasure and the rebuild's outcome."""
+def erase_in_warehouse(customer_id: str, requested_by: str | None = None, requested_via: str = "cli",
+                       reason: str | None = None, url: str | None = None) -> Erasure:
+    """erase() on a connection of its own to the (migrated) warehouse; logs the counts."""
     from routerloop.warehouse.migrations import migrate
 
     with db.connect(url or db.database_url(), autocommit=True, application_name="routerloop erasure") as conn:
         migrate(conn)
         erasure = erase(conn, customer_id, requested_by=requested_by, requested_via=requested_via, reason=reason)
     log.info("erasure %s: %s rows removed (%s)", erasure.erasure_id, erasure.total, erasure.rows_removed)
+    return erasure
+
+
+def erase_customer(customer_id: str, requested_by: str | None = None, reason: str | None = None,
+                   url: str | None = None, quiet: bool = False) -> dict:
+    """`routerloop erase`: erase_in_warehouse() then rebuild_marts(); the erasure and the rebuild's outcome."""
+    erasure = erase_in_warehouse(customer_id, requested_by=requested_by, reason=reason, url=url)
     return {"erasure": erasure.to_dict(), "rebuild": rebuild_marts(url=url, quiet=quiet)}
