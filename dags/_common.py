@@ -57,6 +57,7 @@ class Tag(StrEnum):
     QUALITY_GATES = "quality-gates"
     EXPORT = "export"
     BACKFILL = "backfill"
+    PRIVACY = "privacy"
 
 
 def tags(*values: Tag) -> list[str]:

@@ -81,7 +81,7 @@ def test_no_module_outside_the_warehouse_package_creates_tables():
 
 def test_lock_keys_are_unique():
     fixed = [locks.MIGRATIONS, locks.RAW_DDL, locks.PUBLISH, locks.UDF_STATISTICS, locks.UDF_WEIGHTS, locks.DBT_BUILD,
-             locks.REFERENCE_LOAD]
+             locks.REFERENCE_LOAD, locks.ERASURE]
     streams = [locks.stream_key(s) for s in locks.contract.STREAMS]
     assert len(set(fixed + streams)) == len(fixed) + len(streams)
     assert min(streams) > max(fixed)

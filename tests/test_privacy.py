@@ -347,7 +347,8 @@ def test_the_audit_trail_is_append_only_even_for_its_owner(database_url, table):
         "audit.weight_exports": ("(weights_version, action) values ('v', 'publish')", "weights_version"),
         "audit.weight_changes": ("(weights_version, as_of_date, strategy, team_id, tier, weight)"
                                  " values ('v', '2026-11-01', 'sla', 't', 'T1', 1.0)", "weight"),
-        "audit.erasures": ("(customer_hash, rows_removed, requested_by) values ('h', '{}', 'me')", "requested_by"),
+        "audit.erasures": ("(customer_hash, rows_removed, requested_by) values (repeat('0', 64), '{}', 'me')",
+                           "requested_by"),
         "audit.api_requests": ("(method, path, status) values ('GET', '/healthz', 200)", "status"),
     }
     row, column = rows[table]

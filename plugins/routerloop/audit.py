@@ -17,7 +17,8 @@ TRAIL = {
     "weight_change": ("audit.weight_changes", "recorded_at",
                       ("weights_version", "strategy", "team_id", "tier", "previous_weight", "weight", "rules_fired",
                        "performed_by")),
-    "erasure": ("audit.erasures", "erased_at", ("customer_hash", "rows_removed", "requested_by")),
+    "erasure": ("audit.erasures", "erased_at",
+                ("erasure_id", "customer_hash", "rows_removed", "requested_by", "requested_via", "reason")),
     "api_request": ("audit.api_requests", "requested_at", ("principal", "role", "method", "path", "status")),
 }
 APPEND_ONLY_TABLES = tuple(table for table, _, _ in TRAIL.values())

@@ -541,6 +541,36 @@ def cmd_retention(args) -> int:
     return 0
 
 
+def add_erase(sub) -> None:
+    p = sub.add_parser(
+        "erase", help="right to erasure: delete a customer's CSAT ratings everywhere, rebuild the marts, log it",
+        description="Delete the customer's CSAT ratings from raw and from every relation derived per rating, in "
+                    "one transaction that also appends the erasure to audit.erasures (the customer's pseudonym, "
+                    "never the id; rows removed per relation; who), then rebuild every model downstream of the "
+                    "staged ratings with a full refresh. Prints the counts. Running it again removes nothing.")
+    p.add_argument("--customer-id", required=True, metavar="ID", help="the customerId as the CSAT telemetry carries it")
+    p.add_argument("--requested-by", metavar="WHO", help="who asks for it, logged (default: the current OS user)")
+    p.add_argument("--reason", metavar="TEXT", help="why, e.g. the request's reference, logged")
+    _quiet_option(p, "no dbt output")
+    p.set_defaults(func=cmd_erase)
+
+
+def cmd_erase(args) -> int:
+    from routerloop.erasure import ErasureError, erase_customer
+
+    try:
+        result = erase_customer(args.customer_id, requested_by=args.requested_by, reason=args.reason,
+                                quiet=args.quiet)
+    except ErasureError as exc:
+        return _refuse("erase", str(exc))
+    _print_json(result)
+    erasure, rebuild = result["erasure"], result["rebuild"]
+    print(f"erasure {erasure['erasure_id']}: {erasure['total_rows_removed']} rows removed; rebuild "
+          + ("ok" if rebuild["ok"] else "FAILED (the ratings are erased; run `routerloop erase` again to rebuild)"),
+          file=sys.stderr)
+    return 0 if rebuild["ok"] else 1
+
+
 def add_audit(sub) -> None:
     from routerloop.audit import TRAIL
 
@@ -586,7 +616,7 @@ def cmd_demo(args) -> int:
 # The subcommands in the order `routerloop --help` lists them.
 SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_reference, add_build,
                add_lint_sql, add_docs, add_gates, add_export, add_report, add_contract_doc, add_airflow,
-               add_experiments, add_retention, add_audit, add_demo)
+               add_experiments, add_retention, add_erase, add_audit, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

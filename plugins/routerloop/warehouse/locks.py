@@ -21,6 +21,7 @@ UDF_STATISTICS = 4  # dbt on-run-start: the statistics functions in schema udf
 UDF_WEIGHTS = 5  # dbt on-run-start: the weight functions in schema udf
 DBT_BUILD = 6  # one dbt build of the project at a time
 REFERENCE_LOAD = 7  # loading the reference folder (transaction lock)
+ERASURE = 8  # erasing a customer (transaction lock, around the deletion and its audit row)
 
 # Locks the dbt project takes (name -> key); mirrored in macros/advisory_locks.sql.
 DBT_LOCKS = {"udf_statistics": UDF_STATISTICS, "udf_weights": UDF_WEIGHTS}
@@ -36,6 +37,11 @@ def stream_key(stream: str) -> int:
 def xact_lock(conn, key: int) -> None:
     """Take a transaction-scoped advisory lock (released at commit or rollback)."""
     conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, key))
+
+
+def try_xact_lock(conn, key: int) -> bool:
+    """Take a transaction-scoped advisory lock if it is free; False (and nothing taken) if another holds it."""
+    return conn.execute("select pg_try_advisory_xact_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()[0]
 
 
 def session_lock_sql(key: int) -> str:

@@ -375,6 +375,33 @@ begin
 end
 $$;
 """),
+    Migration(13, "erasure log: pseudonyms only, how and why requested", """
+-- audit.erasures (created by migration 11) is what routerloop.erasure writes. The customer is only
+-- ever logged as its HMAC-SHA256 pseudonym (64 hex digits), never as the raw id: the database refuses
+-- anything else. NOT VALID: rows written before are kept as they are (the trail is append-only).
+alter table audit.erasures add column if not exists requested_via text;
+alter table audit.erasures add column if not exists reason text;
+do $$
+begin
+    alter table audit.erasures add constraint erasures_customer_hash_is_a_pseudonym
+        check (customer_hash ~ '^[0-9a-f]{64}$') not valid;
+exception when duplicate_object then null;
+end $$;
+do $$
+begin
+    alter table audit.erasures add constraint erasures_rows_removed_is_an_object
+        check (jsonb_typeof(rows_removed) = 'object') not valid;
+exception when duplicate_object then null;
+end $$;
+comment on table audit.erasures is 'Append-only: every erasure of a customer (routerloop erase): the customer''s
+HMAC pseudonym (never the raw id), rows removed per relation, who asked, through what, why and when.';
+comment on column audit.erasures.requested_via is 'cli, or the Airflow DAG run (dag id and run id).';
+-- The same protection as every audit table (migration 11), asserted again for this one.
+create or replace trigger erasures_append_only before update or delete on audit.erasures
+    for each row execute function audit.refuse_change();
+create or replace trigger erasures_no_truncate before truncate on audit.erasures
+    for each statement execute function audit.refuse_change();
+"""),
 )
 
 
