@@ -169,27 +169,6 @@ def three_week_url(three_week_database) -> str:
     return three_week_database[1]
 
 
-@pytest.fixture(scope="session")
-def dbt_manifest(tmp_path_factory, database_url) -> Path:
-    """The dbt manifest (`routerloop build --parse`), in a private folder.
-
-    Subprocesses find it through ROUTERLOOP_DBT_MANIFEST_PATH: put that in their environment.
-    """
-    from routerloop.daily import write_manifest
-
-    path = tmp_path_factory.mktemp("dbt_manifest") / "manifest.json"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ROUTERLOOP_DBT_MANIFEST_PATH", str(path))
-        reload_settings()
-        try:
-            written = write_manifest(url=database_url)
-        finally:
-            reload_settings()
-    reload_settings()
-    assert written == path and path.exists()
-    return path
-
-
 def marts_checksums(url: str, ignore: frozenset[tuple[str, str]] = frozenset()) -> dict[str, tuple[int, str]]:
     """Per table and view of schema marts: row count and md5 of its rows in a fixed order, leaving out
     the (relation, column) pairs in `ignore` (columns that say which run wrote a row, not what it holds)."""

@@ -50,7 +50,6 @@ def run_demo(hours: int = 168, seed: int = 7, decisions_per_hour: int = 500) -> 
     load_roster(url)
     landed = land_telemetry(landing, window_end)
     built = build_marts(url)
-    write_dag_manifest(url)
     day = _newest_weights_day(url)
     gate_results = run_quality_gates(url, window_end, day)
     failed_gates = [r for r in gate_results if not r.success]
@@ -103,13 +102,6 @@ def build_marts(url: str) -> dict:
     for failure in built["failed"]:
         print(f"    FAILED {failure['node']}: {failure['message']}", file=sys.stderr)
     return built
-
-
-def write_dag_manifest(url: str) -> None:
-    from routerloop.daily import write_manifest
-
-    with _step("dbt parse: the project's manifest"):
-        print(f"    {write_manifest(url=url)}")
 
 
 def run_quality_gates(url: str, window_end: datetime, day) -> list[dict]:
