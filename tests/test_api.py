@@ -305,7 +305,7 @@ def api_schema(world):
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 
 @schema.parametrize()

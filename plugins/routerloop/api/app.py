@@ -10,13 +10,15 @@ so the app checks the bearer token itself in both places (auth.py). Each request
 
 import logging
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 import psycopg
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBearer
 from psycopg_pool import PoolTimeout
+from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
 from routerloop import __version__
@@ -29,6 +31,7 @@ PRINCIPAL = "routerloop.principal"  # the request's auth.Principal, in the ASGI 
 AUDITED_PREFIXES = ("/api/", "/metrics")
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 VERSION_PATTERN = r"^[0-9]{8}-[0-9a-f]{12}$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 MAX_OFFSET = 2**31 - 1
 WEIGHT_READERS = ("router", "admin")
 CSAT_READERS = ("analyst", "admin")  # the figures that carry CSAT (rationale, experiments, summary)
@@ -40,6 +43,30 @@ _ERRORS = {
     503: {"model": models.Error, "description": "The warehouse (or its audit trail) cannot be reached."},
 }
 _NOT_FOUND = {404: {"model": models.Error, "description": "No such version or experiment (or nothing published)."}}
+
+
+def _iso_date(text: str | None) -> date | None:
+    """A query parameter's date: exactly YYYY-MM-DD (pydantic's date would also take 0 as 1970-01-01)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: expected YYYY-MM-DD") from None
+
+
+def _refuse_unknown_parameters(request: Request) -> None:
+    """422 for a query parameter the route does not take (a typo such as `team=` must not pass unnoticed
+    and widen the answer to every team)."""
+    route = request.scope.get("route")
+    known = {p.alias for p in route.dependant.query_params} if route is not None else set()
+    unknown = [name for name in request.query_params if name not in known]
+    if unknown:
+        raise RequestValidationError([
+            {"type": "extra_forbidden", "loc": ["query", name], "input": request.query_params[name],
+             "msg": f"unknown query parameter; this route takes {', '.join(sorted(known)) or 'none'}"}
+            for name in unknown
+        ])
 
 
 def _app_path(scope) -> str:
@@ -116,7 +143,11 @@ def create_app(url: str | None = None, database: queries.Database | None = None)
     s = settings()
     database = database or queries.Database(url)
     windows = tuple(int(w) for w in dbt_var("rolling_windows"))
-    WindowDays = Literal[windows]  # noqa: N806 - a type: 422 for any other window, naming the allowed ones
+
+    def known_window(days: int) -> int:
+        if days not in windows:
+            raise ValueError(f"window_days must be one of {', '.join(map(str, windows))} (dbt var rolling_windows)")
+        return days
 
     app = FastAPI(
         title="routerloop API", version=__version__, docs_url=None, redoc_url=None,
@@ -139,6 +170,7 @@ def create_app(url: str | None = None, database: queries.Database | None = None)
             request.scope[PRINCIPAL] = principal
             if principal.role not in roles:
                 raise HTTPException(403, f"role {principal.role} may not read this; it needs {' or '.join(roles)}")
+            _refuse_unknown_parameters(request)
             return principal
         return authenticated
 
@@ -150,7 +182,8 @@ def create_app(url: str | None = None, database: queries.Database | None = None)
     Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip (the previous page's next_offset).")]  # noqa: N806
     Team = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this team.")]  # noqa: N806
     Strategy = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this weight strategy.")]  # noqa: N806
-    Day = Annotated[date | None, Query(description="A UTC date, YYYY-MM-DD.")]  # noqa: N806
+    Day = Annotated[str | None, Query(pattern=DATE_PATTERN, description="A UTC date, YYYY-MM-DD.",  # noqa: N806
+                                      json_schema_extra={"format": "date"}), AfterValidator(_iso_date)]
     page = s.api_page_size
 
     @app.get("/healthz", response_model=models.Health, tags=["health"],
@@ -217,7 +250,9 @@ def create_app(url: str | None = None, database: queries.Database | None = None)
 
     @app.get("/api/v1/metrics/summary", response_model=models.Summary, tags=["metrics"], responses=_ERRORS)
     def metrics_summary(principal: CsatReader,
-                        window_days: Annotated[WindowDays, Query(description="Window length in days.")] = windows[0],
+                        window_days: Annotated[int, Query(description="Window length in days.",
+                                                          json_schema_extra={"enum": list(windows)}),
+                                               AfterValidator(known_window)] = windows[0],
                         as_of_date: Day = None):
         """SLA, CSAT and routing-quality headline figures per team over a window."""
         with database.reading_as(auth.DATABASE_ROLE[principal.role]) as conn:
@@ -225,7 +260,10 @@ def create_app(url: str | None = None, database: queries.Database | None = None)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["metrics"],
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                              "description": "Prometheus text format 0.0.4."}, **_ERRORS})
+                              "description": "Prometheus text format 0.0.4."},
+                        **{status: {"description": error["description"],
+                                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                           for status, error in _ERRORS.items()}})
     def prometheus(principal: Admin):
         """Operational metrics in the Prometheus text format (admin tokens: a scraper's bearer token)."""
         with database.reading_as(auth.DATABASE_ROLE[principal.role]) as conn:
