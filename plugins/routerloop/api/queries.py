@@ -63,8 +63,8 @@ class Database:
         """A read-only transaction as the PostgreSQL role of `kind` (router, analyst, pipeline); rows as dicts."""
         role = role_names()[kind]
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("set transaction read only")
-            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
+            # one round trip: SET TRANSACTION must come first in the transaction
+            conn.execute(sql.SQL("set transaction read only; set local role {}").format(sql.Identifier(role)))
             conn.row_factory = dict_row
             try:
                 yield conn
