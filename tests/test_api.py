@@ -265,6 +265,33 @@ def test_every_api_request_is_audited_with_who_what_and_status(world):
         _rows(world.url, "update audit.api_requests set status = 200 where request_id > %s", (before,))
 
 
+def test_a_request_whose_audit_row_cannot_be_written_is_refused(world):
+    """The API's login without INSERT on audit.api_requests (but member of the router role, able to
+    look tokens up): the weights are readable, yet every answer is a 503 and nothing is served."""
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    from routerloop.config import settings
+    from routerloop.warehouse.roles import role_names
+
+    login = f"{settings().role_prefix}_apitest"
+    with db.connect(world.url, autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login in role {}").format(
+            sql.Identifier(login), sql.Identifier(role_names()["router"])))
+        conn.execute(sql.SQL("grant usage on schema api to {0}; grant select on api.tokens to {0}").format(
+            sql.Identifier(login)))
+    database = Database(make_conninfo(world.url, user=login))
+    try:
+        with TestClient(create_app(database=database), raise_server_exceptions=False) as client:
+            response = client.get("/api/v1/weights/current", headers={"Authorization": f"Bearer {world.tokens['router']}"})
+        assert response.status_code == 503 and "audit trail" in response.json()["detail"]
+        assert "weights" not in response.text
+    finally:
+        database.close()
+        with db.connect(world.url, autocommit=True) as conn:
+            conn.execute(sql.SQL("drop owned by {0}; drop role {0}").format(sql.Identifier(login)))
+
+
 # --------------------------------------------------------------------------- tokens
 
 
