@@ -596,6 +596,85 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def add_serve(sub) -> None:
+    p = sub.add_parser("serve", help="serve the API (weights, experiments, metrics) with uvicorn",
+                       description="Serve the routerloop API on its own (the Airflow plugin mounts the same app "
+                                   "under setting api_url_prefix). Every route but /healthz needs a bearer token "
+                                   "(`routerloop token create`).")
+    p.add_argument("--host", metavar="HOST", help="address to bind (default: setting api_host, 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="N", help="port (default: setting api_port)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="uvicorn worker processes (default: 1)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from routerloop import db
+    from routerloop.config import settings
+    from routerloop.warehouse.migrations import migrate
+
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        migrate(conn)  # api.tokens and audit.api_requests exist before the first request
+    s = settings()
+    uvicorn.run("routerloop.api.app:create_app", factory=True, host=args.host or s.api_host,
+                port=args.port if args.port is not None else s.api_port, workers=args.workers,
+                log_level="warning", access_log=False)
+    return 0
+
+
+def add_token(sub) -> None:
+    from routerloop.api.auth import ROLES
+
+    p = sub.add_parser("token", help="API bearer tokens: create (printed once), revoke, list")
+    p.add_argument("action", choices=["create", "revoke", "list"],
+                   help="create: store a new token of --role and print it once; revoke: revoke TOKEN_ID; "
+                        "list: every token's id, role and dates (never a secret)")
+    p.add_argument("token_id", nargs="?", metavar="TOKEN_ID", help="revoke: the token's id (or the whole token)")
+    p.add_argument("--role", choices=ROLES, help="create: router (weights), analyst (CSAT-bearing figures), admin (all)")
+    p.add_argument("--note", help="create: what the token is for (stored)")
+    p.set_defaults(func=cmd_token)
+
+
+def cmd_token(args) -> int:
+    from routerloop import db
+    from routerloop.api import auth
+    from routerloop.warehouse.migrations import migrate
+
+    if args.action == "create" and not args.role:
+        return _refuse("token", "create needs --role (router, analyst or admin)")
+    if args.action == "revoke" and not args.token_id:
+        return _refuse("token", "revoke needs a TOKEN_ID (see `routerloop token list`)")
+    with db.connect(db.database_url(), autocommit=True) as conn:
+        migrate(conn)
+        if args.action == "create":
+            token_id, token = auth.create(conn, args.role, args.note)
+            print(f"token {token_id} (role {args.role}); shown once, store it now:", file=sys.stderr)
+            print(token)
+        elif args.action == "revoke":
+            try:
+                revoked = auth.revoke(conn, args.token_id)
+            except auth.TokenError as exc:
+                return _refuse("token", str(exc))
+            print("revoked" if revoked else "already revoked")
+        else:
+            _print_json(auth.list_tokens(conn))
+    return 0
+
+
+def add_openapi(sub) -> None:
+    p = sub.add_parser("openapi", help="write the API's OpenAPI spec to docs/openapi.json (committed)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="another file (default: docs/openapi.json)")
+    p.set_defaults(func=cmd_openapi)
+
+
+def cmd_openapi(args) -> int:
+    from routerloop.api import write_spec
+
+    print(write_spec(args.out))
+    return 0
+
+
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="generate a week, land it, build it, and print a summary")
     p.add_argument("--hours", type=int, default=168, metavar="N", help="hours of telemetry from 2026-11-01 (default: %(default)s)")
@@ -616,7 +695,7 @@ def cmd_demo(args) -> int:
 # The subcommands in the order `routerloop --help` lists them.
 SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_reference, add_build,
                add_lint_sql, add_docs, add_gates, add_export, add_report, add_contract_doc, add_airflow,
-               add_experiments, add_retention, add_erase, add_audit, add_demo)
+               add_experiments, add_retention, add_erase, add_audit, add_serve, add_token, add_openapi, add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

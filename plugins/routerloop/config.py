@@ -108,6 +108,18 @@ class Settings:
     production: bool = False
     # Personal columns of raw rows older than this many days are nulled by `routerloop retention`.
     retention_days: int = 90
+    # The API (routerloop.api; README, "Security and privacy" > "API"). `routerloop serve` binds this host
+    # and port; as an Airflow plugin the app is mounted under api_url_prefix of the Airflow API server.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8090
+    api_url_prefix: str = "/routerloop"
+    # Rows per page of the list endpoints: the default, and the most a client may ask for (?limit=).
+    api_page_size: int = 200
+    api_max_page_size: int = 1000
+    # Database connections of one API process (a pool; requests beyond it wait for a free one, up to the timeout).
+    api_pool_min_size: int = 1
+    api_pool_max_size: int = 8
+    api_pool_timeout_seconds: float = 10.0
 
     def __post_init__(self) -> None:
         state = self.state_dir or self.root / ".routerloop"
@@ -123,6 +135,9 @@ class Settings:
                 f"production mode needs {ENV_PREFIX}HMAC_KEY: customer and actor ids cannot be pseudonymized"
                 " without it (outside production a local key is generated under the state folder)"
             )
+        if not 1 <= self.api_page_size <= self.api_max_page_size:
+            raise ConfigError(f"api_page_size {self.api_page_size} must be between 1 and api_max_page_size"
+                              f" ({self.api_max_page_size})")
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", self.role_prefix):  # dbt's grants name roles unquoted
             raise ConfigError(f"role_prefix {self.role_prefix!r}: lower-case letters, digits and _, starting with a letter")
 

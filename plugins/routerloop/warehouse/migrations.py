@@ -402,6 +402,28 @@ create or replace trigger erasures_append_only before update or delete on audit.
 create or replace trigger erasures_no_truncate before truncate on audit.erasures
     for each statement execute function audit.refuse_change();
 """),
+    Migration(14, "API bearer tokens", """
+-- Schema api, not audit: a token is revoked (updated), so it cannot live among the append-only tables,
+-- and `routerloop db grant` gives the pipeline role INSERT on every audit table, which would let it mint
+-- tokens. Schema api stays with the administrator who runs the migrations; no routerloop role is
+-- granted anything in it. Only a SHA-256 of each token's secret is stored (the secret has 256 random
+-- bits, so a fast hash is enough); the token is shown once, by `routerloop token create`.
+create schema if not exists api;
+revoke all on schema api from public;
+create table if not exists api.tokens (
+    token_id text primary key,
+    role text not null check (role in ('router', 'analyst', 'admin')),
+    secret_sha256 text not null,
+    note text,
+    created_by text not null default session_user,
+    created_at timestamptz not null default clock_timestamp(),
+    revoked_by text,
+    revoked_at timestamptz,
+    check ((revoked_at is null) = (revoked_by is null))
+);
+comment on table api.tokens is 'Bearer tokens of the routerloop API (routerloop token create/revoke): id, role and
+the SHA-256 of the secret; never the secret itself.';
+"""),
 )
 
 
