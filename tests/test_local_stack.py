@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import psutil
 import pytest
+from conftest import running_stack
 
 from routerloop import airflow_stack
 from routerloop.cli import main
@@ -33,8 +30,6 @@ child = subprocess.Popen([sys.executable, "-c",
 print(child.stdout.readline().strip(), flush=True)
 child.wait()
 """
-STARTUP_TIMEOUT_SECONDS = 300  # a fresh metadata database, then four components, on a busy machine
-STOP_TIMEOUT_SECONDS = airflow_stack.STOP_GRACE_SECONDS + 4 * airflow_stack.LEFTOVER_GRACE_SECONDS + 30
 
 
 def _stubborn_tree() -> tuple[subprocess.Popen, int]:
@@ -109,49 +104,16 @@ def test_a_ui_without_login_is_not_exposed_beyond_this_machine():
                                   "AIRFLOW__CORE__AUTH_MANAGER": "some.other.AuthManager"})
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_ready(wrapper: subprocess.Popen, home: Path, log: Path) -> list[int]:
-    """The sessions of the stack, once its API server reports every component healthy."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while True:
-        assert wrapper.poll() is None, f"the stack exited with {wrapper.returncode}:\n{log.read_text()[-4000:]}"
-        assert time.monotonic() < deadline, f"the stack was not ready in time:\n{log.read_text()[-4000:]}"
-        state = airflow_stack.read_state(home)
-        if state and airflow_stack.api_is_healthy(state["api_url"], ("scheduler", "triggerer", "dag_processor")):
-            return list(state["sessions"].values())
-        time.sleep(1)
-
-
 @pytest.mark.slow
 def test_standalone_listens_on_loopback_only_and_sigterm_leaves_no_process(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "ROUTERLOOP_STATE_DIR": str(tmp_path), "AIRFLOW__API__PORT": str(port)}
-    for exposing in ("AIRFLOW__API__HOST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"):
-        env.pop(exposing, None)
-    log = tmp_path / "standalone.log"
-    sessions: list[int] = []
-    with open(log, "w") as out:
-        wrapper = subprocess.Popen([sys.executable, "-m", "routerloop", "airflow", "--", "standalone"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        sessions = _wait_until_ready(wrapper, tmp_path / "airflow", log)
+    with running_stack(tmp_path, {}) as stack:
+        sessions = stack.wait_until_ready()
         started = airflow_stack.session_processes(sessions)
         assert len(started) > len(sessions), "the components have started workers of their own"
+        port = int(airflow_stack.read_state(stack.home)["api_url"].rsplit(":", 1)[1])
         listening = {(c.laddr.ip, c.laddr.port) for p in started for c in p.net_connections("inet")
                      if c.status == psutil.CONN_LISTEN}
         assert listening == {("127.0.0.1", port)}  # no log servers, nothing on 0.0.0.0
 
-        wrapper.send_signal(signal.SIGTERM)
-        assert wrapper.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
-        assert airflow_stack.session_processes(sessions) == []
+        stack.stop()
         assert all(_gone(p.pid) for p in started)
-        assert not airflow_stack.state_path(tmp_path / "airflow").exists()
-    finally:
-        if wrapper.poll() is None:
-            wrapper.kill()
-        airflow_stack.stop_sessions(sessions, grace=0)  # leave nothing behind, even when an assertion failed
