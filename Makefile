@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint docs db-up db-down lock bench clean
+.PHONY: install demo test scale-test lint docs db-up db-down lock bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: install
 test: install
 	$(BIN)/routerloop db up --quiet
 	$(BIN)/python -m pytest
+
+## make scale-test: the CeleryExecutor, a broker and two workers backfill six hours (also part of make test).
+scale-test: install
+	$(BIN)/routerloop db up --quiet
+	$(BIN)/python -m pytest tests/test_scale_celery.py -s
 
 lint: install
 	$(BIN)/ruff check plugins dags tests bench

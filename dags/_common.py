@@ -13,6 +13,8 @@ Task kinds (checked by tests/test_dag_validity.py):
   with `_test` (a Cosmos task for a test of several models). Give them `CHECK_TASK_ARGS`.
 - tasks that write tables (ids starting with one of `WRITER_TASK_PREFIXES`) declare the Assets of
   those tables (routerloop.assets) in `outlets`.
+- landing tasks (ids starting with `land_`) run in the landing pool and dbt builds (`DBT_TASK_IDS`) in
+  the dbt pool (`pool_args`; config.py names and sizes both), so neither starves the other.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ CHECK_TASK_LAST_PART = "test"
 DETACHED_TEST_SUFFIX = "_test"
 CHECK_TASK_ARGS = {"retries": 0}
 WRITER_TASK_PREFIXES = ("land_", "publish_")
+
+LANDING_TASK_PREFIX = "land_"
+DBT_TASK_IDS = ("transform", "rebuild_marts")
 
 log = logging.getLogger("routerloop.airflow")
 
@@ -74,6 +79,22 @@ def is_check_task(task_id: str) -> bool:
 def is_writer_task(task_id: str) -> bool:
     """True for tasks that write tables and so must emit their Assets."""
     return task_id.rsplit(".", 1)[-1].startswith(WRITER_TASK_PREFIXES)
+
+
+def task_pool(task_id: str) -> str | None:
+    """The pool a task must run in: the landing pool, the dbt pool, or None (Airflow's default pool)."""
+    last_part = task_id.rsplit(".", 1)[-1]
+    if last_part.startswith(LANDING_TASK_PREFIX):
+        return settings().airflow_landing_pool
+    if last_part in DBT_TASK_IDS:
+        return settings().airflow_dbt_pool
+    return None
+
+
+def pool_args(task_id: str) -> dict:
+    """`pool=...` for a landing or dbt task (give it to `.override()`), nothing for others."""
+    pool = task_pool(task_id)
+    return {"pool": pool} if pool else {}
 
 
 def describe_failure(context, will_retry: bool) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, tags
+from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, pool_args, tags
 from airflow.sdk import Asset, Param, dag, task
 
 from routerloop.assets import RAW_ASSETS, table_asset
@@ -113,8 +113,8 @@ def router_backfill():
     gated = marts_gate.override(**CHECK_TASK_ARGS)()
     (
         plan()
-        >> land_range.override(outlets=raw_assets)()
-        >> rebuild_marts()
+        >> land_range.override(outlets=raw_assets, **pool_args("land_range"))()
+        >> rebuild_marts.override(**pool_args("rebuild_marts"))()
         >> raw_gate.override(**CHECK_TASK_ARGS)()
         >> gated
     )

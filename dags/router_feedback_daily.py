@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, tags
+from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, pool_args, tags
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from routerloop.assets import table_asset
@@ -194,7 +194,7 @@ def router_feedback_daily():
     (
         checked
         >> load_reference()
-        >> transform()
+        >> transform.override(**pool_args("transform"))()
         >> gated
         >> publish_weights.override(outlets=[Asset(**table_asset("router", "routing_weights").as_kwargs())])(gated)
         >> write_report()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, log, tags
+from _common import CHECK_TASK_ARGS, START_DATE, Tag, default_args, log, pool_args, tags
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from routerloop.assets import RAW_ASSETS
@@ -34,6 +34,8 @@ Lands the previous full hour of every telemetry stream from the landing zone int
   overridable) a stream is stale: the notifier is called (log by default, webhook with
   `ROUTERLOOP_FRESHNESS_WEBHOOK_URL`) and the task fails, without retries. As of the interval's end
   rather than the wall clock, so a backfilled hour is judged by what had landed for then.
+* **Pool:** the landing tasks run in the pool `routerloop_landing` (setting `airflow_landing_pool`), so a
+  backfill of many hours never takes the slots dbt needs.
 * **Landing zone:** `ROUTERLOOP_LANDING_DIR` (default `.routerloop/landing`).
 * **Backfill** (runs through the scheduler; the DAG must be unpaused): `routerloop airflow -- backfill
   create --dag-id router_telemetry_hourly --from-date 2026-11-01T00:00:00+00:00 --to-date
@@ -104,7 +106,8 @@ def freshness_gate(data_interval_end=None) -> dict:
 def router_telemetry_hourly():
     # One task per stream rather than one mapped task: each task must emit the asset of its own table.
     landings = [
-        land_stream.override(task_id=f"land_{stream}", outlets=[Asset(**RAW_ASSETS[stream].as_kwargs())])(stream=stream)
+        land_stream.override(task_id=f"land_{stream}", outlets=[Asset(**RAW_ASSETS[stream].as_kwargs())],
+                             **pool_args(f"land_{stream}"))(stream=stream)
         for stream in STREAMS
     ]
     landings >> freshness_gate.override(**CHECK_TASK_ARGS)()

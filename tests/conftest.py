@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,3 +203,98 @@ def rows_reordered(url: str, schemas: tuple[str, ...]) -> int:
             conn.execute(sql.SQL("insert into {} overriding system value select * from reordered").format(name))
             conn.execute("drop table reordered")
         return len(tables)
+
+
+# --------------------------------------------------------------------------- a running Airflow stack
+
+STACK_STARTUP_TIMEOUT_SECONDS = 300  # a fresh metadata database, then every component, on a busy machine
+
+
+def _stack_stop_timeout() -> float:
+    from routerloop import airflow_stack
+
+    return airflow_stack.STOP_GRACE_SECONDS + 4 * airflow_stack.LEFTOVER_GRACE_SECONDS + 30
+
+
+def free_port() -> int:
+    from routerloop.airflow_stack import free_port as free
+
+    return free()
+
+
+class RunningStack:
+    """`routerloop airflow -- standalone` started by `running_stack`: its wrapper process, home, log, sessions."""
+
+    def __init__(self, wrapper, home: Path, log: Path):
+        self.wrapper, self.home, self.log, self.sessions = wrapper, home, log, []
+
+    def tail(self, chars: int = 6000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def wait_until_ready(self, timeout: float = STACK_STARTUP_TIMEOUT_SECONDS) -> list[int]:
+        """The sessions of the stack, once its API server reports every component healthy."""
+        import time
+
+        from routerloop import airflow_stack
+
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.wrapper.poll() is None, f"the stack exited with {self.wrapper.returncode}:\n{self.tail()}"
+            assert time.monotonic() < deadline, f"the stack was not ready in time:\n{self.tail()}"
+            state = airflow_stack.read_state(self.home)
+            if state and airflow_stack.api_is_healthy(state["api_url"], ("scheduler", "triggerer", "dag_processor")):
+                self.sessions = list(state["sessions"].values())
+                return self.sessions
+            time.sleep(1)
+
+    def wait_for(self, what: str, probe, timeout: float, every: float = 2.0):
+        """probe()'s first truthy value; fails with the stack's log after `timeout` seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value:
+                return value
+            assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{self.tail()}"
+            time.sleep(every)
+
+    def stop(self) -> None:
+        """SIGTERM, as a user's Ctrl-C would: the stack exits 0 and none of its processes is left."""
+        from routerloop import airflow_stack
+
+        self.wrapper.send_signal(signal.SIGTERM)
+        assert self.wrapper.wait(timeout=_stack_stop_timeout()) == 0, self.tail()
+        assert airflow_stack.session_processes(self.sessions) == []
+        assert not airflow_stack.state_path(self.home).exists()
+
+
+@contextlib.contextmanager
+def running_stack(state_dir: Path, env: dict[str, str]):
+    """`routerloop airflow -- standalone` with state under state_dir, API on a free loopback port, and `env`
+    over os.environ. On the way out every process it started is stopped, even after a failed assertion."""
+    import subprocess
+    import sys
+
+    from routerloop import airflow_stack
+
+    env = {**os.environ, "ROUTERLOOP_STATE_DIR": str(state_dir), "AIRFLOW__API__PORT": str(free_port()), **env}
+    for exposing in ("AIRFLOW__API__HOST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"):
+        env.pop(exposing, None)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "standalone.log"
+    with open(log, "w") as out:
+        wrapper = subprocess.Popen([sys.executable, "-m", "routerloop", "airflow", "--", "standalone"],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)
+    stack = RunningStack(wrapper, state_dir / "airflow", log)
+    try:
+        yield stack
+    finally:
+        if wrapper.poll() is None:
+            wrapper.send_signal(signal.SIGTERM)
+            try:
+                wrapper.wait(timeout=_stack_stop_timeout())
+            except subprocess.TimeoutExpired:
+                wrapper.kill()
+        airflow_stack.stop(stack.home, grace=0)  # components of a supervisor that did not stop them
+        airflow_stack.stop_sessions(stack.sessions, grace=0)

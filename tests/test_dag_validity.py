@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import pytest
 
 import routerloop
-from routerloop.airflow_env import airflow_env
+from routerloop.airflow_env import airflow_env, pools
 from routerloop.assets import RAW_ASSETS
 from routerloop.config import settings
 from routerloop.contract import STREAMS
@@ -61,6 +61,7 @@ for dag_id, dag in bag.dags.items():
                 "outlets": [getattr(o, "uri", None) for o in t.outlets],
                 "on_failure_callback": [f.__name__ for f in (t.on_failure_callback or [])],
                 "downstream": sorted(t.downstream_task_ids),
+                "pool": t.pool,
             }
             for t in dag.tasks
         ],
@@ -204,6 +205,24 @@ def test_tasks_that_write_emit_assets(bag):
     assert writers
     for dag_id, task in writers:
         assert task["outlets"] and all(task["outlets"]), f"{dag_id}.{task['task_id']} writes but emits no Asset"
+
+
+def test_landing_and_dbt_run_in_pools_of_their_own(bag):
+    """Landing and dbt never starve each other: each kind has its own pool, which the metadata database gets
+    with `airflow db migrate` (routerloop.airflow_env.pools, from config.py)."""
+    s = settings()
+    assert set(pools()) == {s.airflow_landing_pool, s.airflow_dbt_pool}
+    assert s.airflow_landing_pool != s.airflow_dbt_pool
+    assert all(spec["slots"] >= 1 for spec in pools().values())
+    # room for both at once: the landing pool never takes every executor slot of the Celery stack
+    assert s.airflow_landing_pool_slots + s.airflow_dbt_pool_slots <= s.airflow_parallelism
+    by_id = {(dag_id, t["task_id"]): t["pool"] for dag_id, t in _tasks(bag)}
+    landing = {k for k, pool in by_id.items() if pool == s.airflow_landing_pool}
+    dbt = {k for k, pool in by_id.items() if pool == s.airflow_dbt_pool}
+    assert landing == {("router_telemetry_hourly", f"land_{stream}") for stream in STREAMS} | {
+        ("router_backfill", "land_range")}
+    assert dbt == {("router_feedback_daily", "transform"), ("router_backfill", "rebuild_marts")}
+    assert {pool for k, pool in by_id.items() if k not in landing | dbt} == {"default_pool"}
 
 
 def test_hourly_dag_lands_each_stream_into_its_own_asset(bag):

