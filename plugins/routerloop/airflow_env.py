@@ -103,6 +103,14 @@ def airflow_env(url: str | None = None, home: Path | None = None, landing: Path 
     }
 
 
+def __getattr__(name: str):
+    """`sqlite_connect_args`: what Airflow's SQLAlchemy engine passes to sqlite3.connect (or aiosqlite)
+    in the local stack; Airflow imports it by the dotted path given in executor_env."""
+    if name == "sqlite_connect_args":
+        return {"timeout": settings().airflow_sqlite_busy_timeout_seconds}
+    raise AttributeError(name)
+
+
 def sqlalchemy_url(url: str) -> str:
     """A postgresql:// URL in SQLAlchemy's form for psycopg 3 (the driver routerloop installs)."""
     scheme, rest = url.split("://", 1)
