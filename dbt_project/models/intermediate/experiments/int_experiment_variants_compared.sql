@@ -204,17 +204,12 @@ sequential as (
             2.0 * sequence_scale * ln(sqrt(sequence_scale) / {{ var('ab_alpha') }})
             / nullif(total_n * total_n * rho_squared, 0.0)
         ) as sequence_factor,
-        -- 1 / e-value, built in log space (the e-value overflows for a large effect)
-        case
-            when lift_abs is not null and diff_variance is not null
-                then least(
-                    1.0,
-                    udf.exp_or_zero(
-                        0.5 * ln(sequence_scale)
-                        - rho_squared * (lift_abs * lift_abs * total_n / diff_variance) / (2.0 * sequence_scale)
-                    )
-                )
-        end as p_value_seq
+        -- 1 / e-value, built in log space (the e-value overflows for a large effect); null with lift_abs
+        -- or diff_variance null
+        udf.exp_or_zero(
+            0.5 * ln(sequence_scale)
+            - rho_squared * (lift_abs * lift_abs * total_n / diff_variance) / (2.0 * sequence_scale)
+        ) as inverse_e_value
     from compared
 ),
 
@@ -247,7 +242,8 @@ final as (
         p_value,
         mde,
         mde / abs(control_mean_nonzero) as mde_rel,
-        p_value_seq,
+        -- least() skips nulls: the case keeps an undefined p-value null
+        case when inverse_e_value is not null then least(1.0, inverse_e_value) end as p_value_seq,
         lift_abs - sequence_factor * sqrt(diff_variance) as lift_abs_seq_ci_low,
         lift_abs + sequence_factor * sqrt(diff_variance) as lift_abs_seq_ci_high,
         lift_rel - sequence_factor * sqrt(rel_variance) as lift_rel_seq_ci_low,

@@ -24,8 +24,36 @@ windows as (
     select * from {{ ref('int_experiment_windows_reported') }}
 ),
 
-holm_family as (
+p_values as (
     -- long form: one row per p-value to adjust, kind fixed (p_value) or sequential (p_value_seq)
+    select
+        experiment_id,
+        as_of_date,
+        metric,
+        variant,
+        'fixed' as p_kind,
+        p_value as p
+    from compared
+    where
+        not is_control
+        and metric_role in ('primary', 'secondary')
+        and p_value is not null
+    union all
+    select
+        experiment_id,
+        as_of_date,
+        metric,
+        variant,
+        'sequential' as p_kind,
+        p_value_seq as p
+    from compared
+    where
+        not is_control
+        and metric_role in ('primary', 'secondary')
+        and p_value_seq is not null
+),
+
+holm_family as (
     select
         experiment_id,
         as_of_date,
@@ -38,14 +66,7 @@ holm_family as (
             partition by experiment_id, as_of_date, p_kind
             order by p, metric, variant
         ) as p_rank
-    from compared
-    cross join lateral (
-        values ('fixed', compared.p_value), ('sequential', compared.p_value_seq)
-    ) as p_values (p_kind, p)
-    where
-        not compared.is_control
-        and compared.metric_role in ('primary', 'secondary')
-        and p_values.p is not null
+    from p_values
 ),
 
 holm_adjusted as (
