@@ -11,6 +11,9 @@ outcomes re-derived here, resolve minutes from the timestamps) and compared with
   MDE         closed-form normal (norm.ppf(1 - alpha/2) + norm.ppf(power)) * sd0 * sqrt(1/n0 + 1/n1);
               statsmodels NormalIndPower agrees to ~2e-4 (it also counts the far rejection tail and
               solves for the effect numerically)
+  sequential  the asymptotic confidence sequences (Waudby-Smith et al.) written out from the paper's
+              formulas here, and separately GrowthBook's gbstats SequentialTwoSidedTTest (in a venv of its
+              own, tests/oracles/gbstats_reference.py) on the same sums, agreeing within 1e-6
 The verdict rule is re-implemented here too; dbt's own unit tests force each verdict on hand-built rows.
 """
 
@@ -24,6 +27,7 @@ import pandas as pd
 import psycopg
 import pytest
 from conftest import fresh_database, pointed_at
+from oracles.gbstats_reference import sequential_figures
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
@@ -43,8 +47,12 @@ NUMERIC_COLUMNS = (
     "n", "mean", "sd", "se", "lift_abs", "lift_abs_ci_low", "lift_abs_ci_high", "lift_rel", "lift_rel_ci_low",
     "lift_rel_ci_high", "test_statistic", "degrees_of_freedom", "p_value", "p_value_holm", "mde", "mde_rel",
     "traffic_share", "assigned_tickets", "srm_p_value", "min_sample_per_variant", "min_relative_lift",
+    "p_value_seq", "p_value_seq_holm", "lift_abs_seq_ci_low", "lift_abs_seq_ci_high", "lift_rel_seq_ci_low",
+    "lift_rel_seq_ci_high", "noninferiority_margin",
 )
-TEXT_COLUMNS = ("variant_kind", "metric_role", "metric_kind", "metric_direction", "sample_status", "verdict")
+TEXT_COLUMNS = ("variant_kind", "metric_role", "metric_kind", "metric_direction", "sample_status", "verdict",
+                "analysis_phase", "noninferiority_status", "decided_by", "verdict_basis")
+GBSTATS_TOL = 1e-6
 KEY = ["experiment_id", "as_of_date", "metric", "variant"]
 
 
@@ -190,10 +198,37 @@ def compare_to_control(kind: str, x1: np.ndarray, x0: np.ndarray, alpha: float, 
         if "lift_abs_ci_low" in out:
             se_rel = math.sqrt(var1 / n1 / m0**2 + m1**2 * (var0 / n0) / m0**4)
             out.update(lift_rel_ci_low=out["lift_rel"] - q * se_rel, lift_rel_ci_high=out["lift_rel"] + q * se_rel)
+    out.update(sequential(n1, n0, m1, m0, var1, var0, alpha))
+    out["gbstats_case"] = {"kind": kind, "n_a": n0, "sum_a": float(x0.sum()), "ss_a": float((x0 * x0).sum()),
+                           "n_b": n1, "sum_b": float(x1.sum()), "ss_b": float((x1 * x1).sum())}
     if not np.isnan(var0):
         out["mde"] = (stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(var0) * math.sqrt(1 / n0 + 1 / n1)
         if m0 != 0:
             out["mde_rel"] = out["mde"] / abs(m0)
+    return out
+
+
+def sequential(n1: int, n0: int, m1: float, m0: float, var1: float, var0: float, alpha: float) -> dict:
+    """Always-valid p-value and confidence sequences: Waudby-Smith et al. 2023 (arXiv 2103.06476v7),
+    eq. 9 (the half-width), eq. 155 (the p-value, from the e-value) and eq. 161 (rho for N*)."""
+    big_n = n1 + n0
+    rho2 = (-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / dbt_var("ab_sequential_tuning_parameter")
+    scale = big_n * rho2 + 1
+
+    def half_width(v: float) -> float:
+        return math.sqrt(v * big_n) * math.sqrt(2 * scale * math.log(math.sqrt(scale) / alpha) / (big_n**2 * rho2))
+
+    out = {}
+    v_abs = var1 / n1 + var0 / n0
+    if not np.isnan(v_abs) and v_abs > 0:
+        d = m1 - m0
+        out["p_value_seq"] = min(1.0, math.sqrt(scale) * math.exp(-rho2 * (d * d * big_n / v_abs) / (2 * scale)))
+        out["lift_abs_seq_ci_low"], out["lift_abs_seq_ci_high"] = d - half_width(v_abs), d + half_width(v_abs)
+        if m0 != 0:
+            v_rel = var1 / (m0**2 * n1) + var0 * m1**2 / (m0**4 * n0)
+            if v_rel > 0:
+                rel = (m1 - m0) / m0
+                out["lift_rel_seq_ci_low"], out["lift_rel_seq_ci_high"] = rel - half_width(v_rel), rel + half_width(v_rel)
     return out
 
 
@@ -212,12 +247,13 @@ def reference_results(conn) -> pd.DataFrame:
         last = min(last_window_day + timedelta(days=dbt_var("ab_settle_days")), last_data_date)
         day = e.starts_at.astimezone(UTC).date()
         while day <= last:
-            rows += experiment_day(e, day, observed, tickets, kinds, directions, alpha, power, srm_alpha)
+            phase = "running" if day <= last_window_day else "final"
+            rows += experiment_day(e, day, observed, tickets, kinds, directions, alpha, power, srm_alpha, phase)
             day += timedelta(days=1)
     return pd.DataFrame(rows)
 
 
-def experiment_day(e, day, observed, tickets, kinds, directions, alpha, power, srm_alpha) -> list[dict]:
+def experiment_day(e, day, observed, tickets, kinds, directions, alpha, power, srm_alpha, phase) -> list[dict]:
     mine = observed[(observed["experiment_id"] == e.experiment_id) & (observed["observed_date"] <= day)]
     assigned = tickets[(tickets["experiment_id"] == e.experiment_id) & (tickets["assigned_date"] <= day)]
     counts = [int((assigned["variant"] == v.name).sum()) for v in e.variants]
@@ -242,52 +278,71 @@ def experiment_day(e, day, observed, tickets, kinds, directions, alpha, power, s
                 "traffic_share": v.traffic_share, "assigned_tickets": count, "srm_p_value": srm,
                 "min_sample_per_variant": e.min_sample_per_variant, "min_relative_lift": e.min_relative_lift,
                 "sample_status": "sufficient" if n >= e.min_sample_per_variant else "insufficient",
+                "noninferiority_margin": dbt_var("ab_noninferiority_margins")[metric] if role == "guardrail" else None,
             }
             if not v.is_control:
                 row.update(compare_to_control(kinds[metric], x, values[e.control.name], alpha, power))
             rows.append(row)
-    holm_family = [r for r in rows if not r["is_control"] and r["metric_role"] != "guardrail"
-                   and r.get("p_value") is not None and not np.isnan(r["p_value"])]
-    if holm_family:
-        adjusted = multipletests([r["p_value"] for r in holm_family], method="holm")[1]
-        for r, p in zip(holm_family, adjusted, strict=True):
-            r["p_value_holm"] = p
-    for v in e.variants:
-        verdict = verdict_of(e, v, rows, alpha, srm_alpha)
-        for r in rows:
-            if r["variant"] == v.name:
-                r["verdict"] = verdict
+    for p_column, holm_column in (("p_value", "p_value_holm"), ("p_value_seq", "p_value_seq_holm")):
+        family = [r for r in rows if not r["is_control"] and r["metric_role"] != "guardrail"
+                  and r.get(p_column) is not None and not np.isnan(r[p_column])]
+        if family:
+            adjusted = multipletests([r[p_column] for r in family], method="holm")[1]
+            for r, p in zip(family, adjusted, strict=True):
+                r[holm_column] = p
+    decide(e, rows, alpha, srm_alpha, phase)
     return rows
 
 
-def verdict_of(e, v, rows, alpha, srm_alpha) -> str | None:
-    """The decision rule of ab_results.yml, written out again."""
-    srm = rows[0]["srm_p_value"]
-    if srm is not None and srm < srm_alpha:
-        return "invalid_srm"
-    if v.is_control:
-        return None
+def decide(e, rows, alpha, srm_alpha, phase: str) -> None:
+    """The decision rule of ab_results.yml, written out again: noninferiority_status on guardrail rows,
+    verdict and decided_by on the primary row of each non-control variant."""
     sign = {"higher": 1, "lower": -1}
-    primary = next(r for r in rows if r["variant"] == v.name and r["metric_role"] == "primary")
+    seq = "_seq" if phase == "running" else ""
+    for r in rows:
+        r["analysis_phase"] = phase
+        if r["metric_role"] == "guardrail" and not r["is_control"]:
+            low, high = r.get(f"lift_rel{seq}_ci_low"), r.get(f"lift_rel{seq}_ci_high")
+            if low is None or high is None:
+                r["noninferiority_status"] = "not_computable"
+                continue
+            s, margin = sign[r["metric_direction"]], r["noninferiority_margin"]
+            worst, best = min(s * low, s * high), max(s * low, s * high)
+            r["noninferiority_status"] = ("non_inferior" if worst > -margin else "inferior" if best < -margin
+                                          else "undecided")
     control = next(r for r in rows if r["is_control"] and r["metric_role"] == "primary")
-    if primary["n"] < e.min_sample_per_variant or control["n"] < e.min_sample_per_variant:
-        return "inconclusive"
-    s = sign[primary["metric_direction"]]
-    significant = primary.get("p_value_holm") is not None and primary["p_value_holm"] < alpha
-    guardrail_worse = any(
-        r["variant"] == v.name and r["metric_role"] == "guardrail" and r.get("p_value") is not None
-        and r["p_value"] < alpha and sign[r["metric_direction"]] * r["lift_abs"] < 0
-        for r in rows
-    )
-    if (significant and s * primary["lift_abs"] < 0) or guardrail_worse:
-        return "keep_control"
-    if significant and s * primary["lift_abs"] > 0 and s * primary.get("lift_rel", -math.inf) >= e.min_relative_lift:
-        return "ship"
-    if primary.get("lift_rel_ci_low") is not None and max(
-        s * primary["lift_rel_ci_low"], s * primary["lift_rel_ci_high"]
-    ) < e.min_relative_lift:
-        return "keep_control"
-    return "inconclusive"
+    for v in e.variants:
+        if v.is_control:
+            continue
+        primary = next(r for r in rows if r["variant"] == v.name and r["metric_role"] == "primary")
+        guardrails = [r for r in rows if r["variant"] == v.name and r["metric_role"] == "guardrail"]
+        s = sign[primary["metric_direction"]]
+        p_holm = primary.get(f"p_value{seq}_holm")
+        significant = p_holm is not None and p_holm < alpha
+        low, high = primary.get(f"lift_rel{seq}_ci_low"), primary.get(f"lift_rel{seq}_ci_high")
+        srm = primary["srm_p_value"]
+        if srm is not None and srm < srm_alpha:
+            rule = "sample_ratio_mismatch"
+        elif primary["n"] < e.min_sample_per_variant or control["n"] < e.min_sample_per_variant:
+            rule = "min_sample"
+        elif significant and s * primary["lift_abs"] < 0:
+            rule = "primary_worse"
+        elif any(g["noninferiority_status"] == "inferior" for g in guardrails):
+            rule = "guardrail_inferior"
+        elif significant and s * primary["lift_abs"] > 0 and s * primary.get("lift_rel", -math.inf) >= e.min_relative_lift:
+            unproven = any(g["noninferiority_status"] != "non_inferior" for g in guardrails)
+            rule = "guardrail_unproven" if unproven else "primary_better"
+        elif low is not None and max(s * low, s * high) < e.min_relative_lift:
+            rule = "primary_below_min_lift"
+        elif significant and s * primary["lift_abs"] > 0:
+            rule = "primary_better_below_min_lift"
+        else:
+            rule = "primary_not_significant"
+        primary["decided_by"] = rule
+        primary["verdict_basis"] = "sequential" if phase == "running" else "fixed_horizon"
+        primary["verdict"] = {"sample_ratio_mismatch": "invalid_srm", "primary_worse": "keep_control",
+                              "guardrail_inferior": "keep_control", "primary_better": "ship",
+                              "primary_below_min_lift": "keep_control"}.get(rule, "inconclusive")
 
 
 # --------------------------------------------------------------------------- tests
@@ -363,3 +418,47 @@ def test_control_rows_carry_no_comparison(ab):
     comparison = ["lift_abs", "lift_rel", "lift_abs_ci_low", "lift_rel_ci_high", "p_value", "p_value_holm", "mde"]
     assert controls[comparison].isna().all().all()
     assert controls["verdict"].isna().all()  # no SRM on generated data
+
+
+def test_sequential_figures_match_gbstats(ab):
+    """The mart's always-valid p-value and confidence sequences are gbstats' SequentialTwoSidedTTest on the
+    same sums (n, sum, sum of squares per arm), within 1e-6. gbstats returns no result when either arm has
+    zero variance or the control mean is 0; the mart then still gives what is defined (checked above)."""
+    actual, expected = ab
+    merged = actual.merge(expected[[*KEY, "gbstats_case"]], on=KEY)
+    merged = merged[merged["gbstats_case"].notna()].reset_index(drop=True)
+    alpha, n_star = dbt_var("ab_alpha"), dbt_var("ab_sequential_tuning_parameter")
+    reference = sequential_figures(list(merged["gbstats_case"]), alpha, n_star)
+    compared, problems = 0, []
+    for (_, row), figures in zip(merged.iterrows(), reference, strict=True):
+        absolute, relative = figures["absolute"], figures["relative"]
+        if absolute["p_value"] is None:
+            continue
+        pairs = [("p_value_seq", absolute["p_value"]), ("lift_abs_seq_ci_low", absolute["ci"][0]),
+                 ("lift_abs_seq_ci_high", absolute["ci"][1]), ("lift_rel_seq_ci_low", relative["ci"][0]),
+                 ("lift_rel_seq_ci_high", relative["ci"][1])]
+        for column, want in pairs:
+            got = row[column]
+            if got is None or not math.isclose(float(got), want, rel_tol=GBSTATS_TOL, abs_tol=1e-12):
+                problems.append(f"{column} {row[KEY].to_dict()}: ours {got!r}, gbstats {want!r}")
+        compared += 1
+    assert not problems, "\n".join(problems[:10])
+    assert compared >= 0.9 * len(merged) and compared >= 15, (compared, len(merged))
+    # not vacuous: the figures vary, some p-values are small and the sequences are wider than the fixed CIs
+    treated = actual[actual["p_value_seq"].notna()]
+    assert treated["p_value_seq"].min() < 0.5
+    assert ((treated["lift_abs_seq_ci_high"] - treated["lift_abs_seq_ci_low"])
+            > (treated["lift_abs_ci_high"] - treated["lift_abs_ci_low"])).all()
+
+
+def test_verdict_only_on_the_verdict_row(ab):
+    actual, _ = ab
+    verdict_rows = actual[actual["verdict"].notna()]
+    assert (verdict_rows["metric_role"] == "primary").all() and (~verdict_rows["is_control"]).all()
+    assert verdict_rows["decided_by"].notna().all() and verdict_rows["verdict_reason"].notna().all()
+    others = actual[(actual["metric_role"] != "primary") | actual["is_control"]]
+    assert others[["verdict", "decided_by", "verdict_basis", "verdict_reason"]].isna().all().all()
+    # the generated experiment is still running: the verdict reads the sequential figures
+    assert set(verdict_rows["verdict_basis"]) == {"sequential"}
+    guardrails = actual[(actual["metric_role"] == "guardrail") & ~actual["is_control"]]
+    assert guardrails["noninferiority_status"].notna().all() and guardrails["noninferiority_margin"].notna().all()

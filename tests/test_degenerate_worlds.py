@@ -297,21 +297,25 @@ def test_degenerate_world_runs_through(name, own_database, tmp_path):
         # A/B: every arm of the running experiment has its rows; what cannot be computed is null, and
         # a sample below the minimum says so.
         arms = conn.execute(
-            "select variant, n, lift_abs, p_value, sample_status, verdict from marts.ab_results"
+            "select variant, n, lift_abs, p_value, sample_status, verdict, p_value_seq, decided_by from marts.ab_results"
             " where as_of_date = %s and experiment_id = %s and metric_role = 'primary'",
             (DAY, EXPERIMENT),
         ).fetchall()
         assert {a[0] for a in arms} == {CONTROL, TREATMENT}
-        assert all(status == "insufficient" for *_, status, _ in arms)  # tiny worlds: below min_sample
+        assert all(a[4] == "insufficient" for a in arms)  # tiny worlds: below min_sample
         treatment = next(a for a in arms if a[0] == TREATMENT)
         assert treatment[5] in ("inconclusive", "invalid_srm")
+        assert treatment[7] in ("min_sample", "sample_ratio_mismatch")  # the verdict row says which rule
         if expect.treatment_lift_null is not None:
             assert (treatment[2] is None) == expect.treatment_lift_null, treatment
         if expect.treatment_p_null is not None:
             assert (treatment[3] is None) == expect.treatment_p_null, treatment
+            if expect.treatment_p_null:  # no variance: no sequential test either
+                assert treatment[6] is None, treatment
         nan_rows = conn.execute(
             "select count(*) from marts.ab_results where 'NaN'::float8 in (mean, sd, se, lift_abs, lift_rel,"
-            " p_value, test_statistic, mde, srm_p_value)"
+            " p_value, test_statistic, mde, srm_p_value, p_value_seq, lift_abs_seq_ci_low, lift_abs_seq_ci_high,"
+            " lift_rel_seq_ci_low, lift_rel_seq_ci_high)"
         ).fetchone()[0]
         assert nan_rows == 0
 

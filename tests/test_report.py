@@ -172,11 +172,15 @@ def test_weight_trends_draw_floor_and_ceiling(conn, day):
 def test_ab_lifts_show_each_variant_and_metric_with_its_interval(conn, day):
     fig = report.plot_ab_lifts(conn, day)
     ax = fig.axes[0]
+    # the interval the verdict reads: the confidence sequence while running, the fixed CI when final
     rows = conn.execute(
-        "select experiment_id, metric, variant, lift_rel, lift_rel_ci_low, lift_rel_ci_high from marts.ab_results"
+        "select * from (select experiment_id, metric, variant, lift_rel,"
+        " case when analysis_phase = 'running' then lift_rel_seq_ci_low else lift_rel_ci_low end as low,"
+        " case when analysis_phase = 'running' then lift_rel_seq_ci_high else lift_rel_ci_high end as high"
+        " from marts.ab_results"
         " where as_of_date = (select max(as_of_date) from marts.ab_results where as_of_date <= %s)"
-        " and not is_control and lift_rel is not null and lift_rel_ci_low is not null"
-        " and lift_rel_ci_high is not null order by experiment_id, metric, variant",
+        " and not is_control) as shown where lift_rel is not null and low is not null"
+        " and high is not null order by experiment_id, metric, variant",
         (day,),
     ).fetchall()
     assert rows
@@ -258,7 +262,8 @@ def test_ab_lifts_say_which_direction_is_better_for_each_metric(conn, day):
     ax = report.plot_ab_lifts(conn, day).axes[0]
     directions = [r[0] for r in conn.execute(
         "select metric_direction from marts.ab_results where as_of_date = %s and not is_control"
-        " and lift_rel is not null and lift_rel_ci_low is not null and lift_rel_ci_high is not null"
+        " and lift_rel is not null and (case when analysis_phase = 'running' then lift_rel_seq_ci_low"
+        " else lift_rel_ci_low end) is not null"
         " order by experiment_id, metric, variant",
         (day,),
     )]

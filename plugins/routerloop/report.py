@@ -224,7 +224,9 @@ def _no_ab_results(conn, day: date) -> str:
 
 
 def plot_ab_lifts(conn, day: date):
-    """The relative lift of every variant and metric on `day` (that date only), with its 95 % interval.
+    """The relative lift of every variant and metric on `day` (that date only), with its 95 % interval:
+    the confidence sequence while the experiment runs (valid under daily looking), the fixed-horizon
+    CI once its window has ended (the final read-out), as the verdict reads them.
 
     Each row says which direction is better for its metric (dbt var ab_metric_directions, in the mart);
     a point is green when the whole interval lies on the better side, red when on the worse side.
@@ -233,7 +235,9 @@ def plot_ab_lifts(conn, day: date):
 
     df = _query(
         conn,
-        "select experiment_id, metric, variant, metric_direction, lift_rel, lift_rel_ci_low, lift_rel_ci_high"
+        "select experiment_id, metric, variant, metric_direction, lift_rel,"
+        " case when analysis_phase = 'running' then lift_rel_seq_ci_low else lift_rel_ci_low end as lift_rel_ci_low,"
+        " case when analysis_phase = 'running' then lift_rel_seq_ci_high else lift_rel_ci_high end as lift_rel_ci_high"
         " from marts.ab_results where as_of_date = %s and not is_control"
         " order by experiment_id, metric, variant",
         (day,),
@@ -257,7 +261,8 @@ def plot_ab_lifts(conn, day: date):
     for i, direction in enumerate(df["metric_direction"]):
         ax.annotate(f"{direction} is better", xy=(1.02, i), xycoords=("axes fraction", "data"), va="center",
                     fontsize=8, color="dimgrey")
-    ax.set_xlabel("relative lift vs control (95 % CI); green: better, red: worse, grey: not significant")
+    ax.set_xlabel("relative lift vs control (95 %: confidence sequence while running, CI when final);\n"
+                  "green: better, red: worse, grey: not significant")
     ax.set_title(f"A/B lifts on {day}")
     return fig
 

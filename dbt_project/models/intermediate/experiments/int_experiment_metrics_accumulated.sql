@@ -24,7 +24,9 @@ reported_experiments as (
 ),
 
 metric_catalog as (
-    select * from ({{ ab_metric_catalog() }}) as metric_values (metric, metric_kind, metric_direction)
+    select * from ({{ ab_metric_catalog() }}) as metric_values (
+        metric, metric_kind, metric_direction, noninferiority_margin
+    )
 ),
 
 spine as (
@@ -108,6 +110,7 @@ grid as (
         listed_metrics.metric_role,
         metric_catalog.metric_kind,
         metric_catalog.metric_direction,
+        metric_catalog.noninferiority_margin,
         variant_settings.min_sample_per_variant,
         variant_settings.min_relative_lift
     from spine
@@ -168,6 +171,7 @@ final as (
         metric_role,
         metric_kind,
         metric_direction,
+        noninferiority_margin,
         min_sample_per_variant,
         min_relative_lift,
         n::bigint as n,

@@ -12,6 +12,14 @@
                   the smallest true difference detected with that power at the observed sample sizes.
       srm         chi-square goodness of fit of assigned tickets per variant against the traffic shares
                   (df = variants - 1), as scipy.stats.chisquare.
+      sequential  always-valid p-value and confidence sequences (asymptotic, Waudby-Smith et al. 2023, eq. 9
+                  and 155, rho from eq. 161), exactly as gbstats' SequentialTwoSidedTTest computes them:
+                  N = n + n0, v = variance of the estimate (absolute: se^2 + se0^2; relative: the delta
+                  method above), rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N* (N* = var
+                  ab_sequential_tuning_parameter);
+                  half-width = sqrt(v N) sqrt(2 (N rho^2 + 1) ln(sqrt(N rho^2 + 1) / alpha) / (N rho)^2);
+                  p = min(1, sqrt(N rho^2 + 1) exp(-rho^2 (d^2 N / v) / (2 (N rho^2 + 1)))), d = lift_abs.
+                  Null when v is null or 0 (gbstats returns no result there either).
 -#}
 with
 
@@ -22,7 +30,10 @@ accumulated as (
 critical_values as materialized (
     select
         udf.norm_ppf(1.0 - {{ var('ab_alpha') }} / 2.0) as z_alpha,
-        udf.norm_ppf({{ var('ab_power') }}) as z_power
+        udf.norm_ppf({{ var('ab_power') }}) as z_power,
+        -- rho^2 of the confidence sequences (gbstats SequentialTwoSidedTTest.rho, squared)
+        (-2.0 * ln({{ var('ab_alpha') }}) + ln(-2.0 * ln({{ var('ab_alpha') }}) + 1.0))
+        / {{ var('ab_sequential_tuning_parameter') }}::double precision as rho_squared
 ),
 
 controls as (
@@ -133,6 +144,7 @@ tested_statistics as materialized (
         tested.*,
         critical_values.z_alpha,
         critical_values.z_power,
+        critical_values.rho_squared,
         case
             when tested.pooled_rate > 0.0 and tested.pooled_rate < 1.0
                 then
@@ -169,8 +181,36 @@ compared as materialized (
         case
             when lift_abs is not null
                 then (z_alpha + z_power) * sqrt(control_variance) * sqrt(1.0 / control_n + 1.0 / n)
-        end as mde
+        end as mde,
+        -- the sequential figures' inputs: N, N rho^2 + 1, and the variances of both estimates (null when 0)
+        (n + control_n)::double precision as total_n,
+        (n + control_n) * rho_squared + 1.0 as sequence_scale,
+        nullif(se_diff * se_diff, 0.0) as diff_variance,
+        nullif(
+            mean_variance / (control_mean_nonzero * control_mean_nonzero)
+            + mean * mean * control_mean_variance
+            / (control_mean_nonzero * control_mean_nonzero)
+            / (control_mean_nonzero * control_mean_nonzero),
+            0.0
+        ) as rel_variance
     from tested_statistics
+),
+
+sequential as (
+    select
+        *,
+        -- half-width / sqrt(v): sqrt(N) sqrt(2 (N rho^2 + 1) ln(sqrt(N rho^2 + 1) / alpha) / (N rho)^2)
+        sqrt(total_n) * sqrt(
+            2.0 * sequence_scale * ln(sqrt(sequence_scale) / {{ var('ab_alpha') }})
+            / nullif(total_n * total_n * rho_squared, 0.0)
+        ) as sequence_factor,
+        -- 1 / e-value, built in log space (the e-value overflows for a large effect); null with lift_abs
+        -- or diff_variance null
+        udf.exp_or_zero(
+            0.5 * ln(sequence_scale)
+            - rho_squared * (lift_abs * lift_abs * total_n / diff_variance) / (2.0 * sequence_scale)
+        ) as inverse_e_value
+    from compared
 ),
 
 final as (
@@ -202,9 +242,16 @@ final as (
         p_value,
         mde,
         mde / abs(control_mean_nonzero) as mde_rel,
+        -- least() skips nulls: the case keeps an undefined p-value null
+        case when inverse_e_value is not null then least(1.0, inverse_e_value) end as p_value_seq,
+        lift_abs - sequence_factor * sqrt(diff_variance) as lift_abs_seq_ci_low,
+        lift_abs + sequence_factor * sqrt(diff_variance) as lift_abs_seq_ci_high,
+        lift_rel - sequence_factor * sqrt(rel_variance) as lift_rel_seq_ci_low,
+        lift_rel + sequence_factor * sqrt(rel_variance) as lift_rel_seq_ci_high,
+        noninferiority_margin,
         assigned_tickets,
         srm_p_value
-    from compared
+    from sequential
 )
 
 select * from final

@@ -51,6 +51,7 @@ experiments_with_units as (
 select
     experiment_windows.experiment_id,
     (experiment_windows.starts_at at time zone 'UTC')::date as first_date,
+    ((experiment_windows.ends_at - interval '1 microsecond') at time zone 'UTC')::date as window_last_date,
     least(
         ((experiment_windows.ends_at - interval '1 microsecond') at time zone 'UTC')::date
         + {{ var('ab_settle_days') | int }},
