@@ -105,6 +105,12 @@ class Settings:
     production: bool = False
     # Personal columns of raw rows older than this many days are nulled by `routerloop retention`.
     retention_days: int = 90
+    # `routerloop simulate` (routerloop.loop): days simulated, decisions per hour (the demo's volume),
+    # the first simulated day, and the paired bootstrap resamples of the MTTR quantile differences.
+    simulate_days: int = 14
+    simulate_decisions_per_hour: int = 500
+    simulate_start: str = "2026-11-01"
+    simulate_bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         state = self.state_dir or self.root / ".routerloop"
