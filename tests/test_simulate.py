@@ -1,0 +1,109 @@
+"""Short closed-loop simulations (issue 13 §1): few days at a small volume, through the real pipeline.
+
+What is asserted, honestly (README "Closed-loop simulation" has the 14-day figures at the demo volume):
+- default world, 4 days: every day lands, passes its gates and is published; every decision carries a
+  routingProbability in (0, 1]; on the last day, in every tier, the team with the shortest expected
+  resolution has a higher weight than the slowest one; the loop's breach rate and MTTR p50 are lower
+  than static's on the same tickets (direction only: 4 days cannot reach p < 0.01, the weights move
+  at most one step cap a day from day 3 on);
+- no-signal world (all teams alike): every weight stays within the deadband of base;
+- shift world (team_security's skill drops on day 2 here): within 3 days its weight falls in every tier;
+- every world: no step exceeds the step cap, and every weight lies within floor and ceiling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from routerloop.loop import simulate
+from routerloop.loop.run import limits
+from routerloop.loop.worlds import SHIFT_SKILL, SHIFT_TEAM, WORLDS
+from routerloop.simulation.parameters import PARAMETERS
+
+PER_HOUR = 40
+
+
+@pytest.fixture
+def sim_env(database_url, tmp_path, monkeypatch):
+    """dbt's artifacts and the reports in the test's folder; the lanes' databases on the session's server."""
+    from routerloop.config import reload_settings
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
+    monkeypatch.setenv("ROUTERLOOP_REPORT_DIR", str(tmp_path / "reports"))
+    reload_settings()
+    yield tmp_path
+    monkeypatch.undo()
+    reload_settings()
+
+
+def _steps_within_cap(paths: list[dict]) -> None:
+    lim = limits()
+    for row in paths:
+        assert lim["floor"] - 1e-9 <= row["weight"] <= lim["ceiling"] + 1e-9, row
+        if row["previous_weight"] is not None:
+            assert abs(row["weight"] / row["previous_weight"] - 1.0) <= lim["step_cap"] + 1e-9, row
+
+
+def _expected_speed(team: str, tier: int) -> float:
+    """Lower is faster: the generator's median resolution factor of a team at a tier."""
+    skill = PARAMETERS.team_skill.get(team, PARAMETERS.default_team_skill)[tier]
+    load = PARAMETERS.team_load.get(team, PARAMETERS.default_team_load)
+    return math.exp(-PARAMETERS.skill_effect * (skill - 0.5)) * load
+
+
+def _last_day(paths: list[dict]) -> dict:
+    last = max(row["day"] for row in paths)
+    return {(row["team_id"], row["tier"]): row["weight"] for row in paths if row["day"] == last}
+
+
+def test_default_world_loop_beats_static_in_direction(sim_env: Path):
+    result = simulate(days=4, strategy="sla_csat", seed=5, world="default", decisions_per_hour=PER_HOUR,
+                      out=sim_env / "default", progress=False)
+    for lane in result["run"]["lanes"].values():
+        assert [d["failed_gates"] for d in lane["days"]] == [[]] * 4
+        assert all(d["landed_ok"] and d["published"] for d in lane["days"])
+    decisions = sorted((sim_env / "default" / "sla_csat" / "landing" / "router_decisions").rglob("*.jsonl"))
+    probabilities = [json.loads(line)["routingProbability"] for f in decisions for line in f.read_text().splitlines()]
+    assert probabilities and all(0.0 < p <= 1.0 for p in probabilities)
+
+    paths = result["weight_paths"]["sla_csat"]
+    _steps_within_cap(paths)
+    _steps_within_cap(result["weight_paths"]["static"])
+    weights = _last_day(paths)
+    teams = sorted({team for team, _ in weights})
+    for index, tier in enumerate(("T1", "T2", "T3", "T4")):
+        fastest = min(teams, key=lambda t: _expected_speed(t, index))
+        slowest = max(teams, key=lambda t: _expected_speed(t, index))
+        assert weights[(fastest, tier)] > weights[(slowest, tier)], (tier, fastest, slowest, weights)
+
+    against = result["comparisons"]["sla_csat"]["overall"]
+    assert against["breach_rate"]["diff"] < 0.0, against["breach_rate"]
+    assert against["mttr_p50"]["diff"] < 0.0, against["mttr_p50"]
+    assert Path(result["page"]).read_text().count("data:image/png") >= 3
+
+
+def test_no_signal_world_keeps_weights_within_the_deadband(sim_env: Path):
+    result = simulate(days=4, strategy="sla_csat", seed=5, world="no_signal", decisions_per_hour=PER_HOUR,
+                      out=sim_env / "no_signal", progress=False, with_static=False)
+    paths = result["weight_paths"]["sla_csat"]
+    _steps_within_cap(paths)
+    lim = limits()
+    moved = [row for row in paths if abs(row["weight"] / lim["base"] - 1.0) > lim["deadband"]]
+    assert not moved, moved[:5]
+
+
+def test_shift_world_weights_follow_within_three_days(sim_env: Path):
+    world = replace(WORLDS["shift"], name="shift_day2", skill_shifts={2: {SHIFT_TEAM: SHIFT_SKILL}})
+    result = simulate(days=5, strategy="sla_csat", seed=5, world=world, decisions_per_hour=PER_HOUR,
+                      out=sim_env / "shift", progress=False, with_static=False)
+    paths = result["weight_paths"]["sla_csat"]
+    _steps_within_cap(paths)
+    by_day = {(row["day"], row["tier"]): row["weight"] for row in paths if row["team_id"] == SHIFT_TEAM}
+    for tier in ("T1", "T2", "T3", "T4"):
+        assert by_day[(5, tier)] < by_day[(2, tier)], (tier, by_day)
