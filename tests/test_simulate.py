@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from routerloop.loop.worlds import SHIFT_SKILL, SHIFT_TEAM, WORLDS
 from routerloop.simulation.parameters import PARAMETERS
 
 PER_HOUR = 40
+START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -107,3 +109,51 @@ def test_shift_world_weights_follow_within_three_days(sim_env: Path):
     by_day = {(row["day"], row["tier"]): row["weight"] for row in paths if row["team_id"] == SHIFT_TEAM}
     for tier in ("T1", "T2", "T3", "T4"):
         assert by_day[(5, tier)] < by_day[(2, tier)], (tier, by_day)
+
+
+class _Collected:
+    """An outbox that keeps every record."""
+
+    def __init__(self):
+        self.records: list[tuple[int, dict]] = []
+
+    def emit(self, stream: int, at_ms: int, record: dict) -> None:
+        self.records.append((stream, record))
+
+
+def _one_day(weights_file: Path, strategy: str = "sla_csat"):
+    from routerloop.loop.policy import WeightedRouting
+    from routerloop.loop.world import LoopWorld
+    from routerloop.simulation.clock import HOUR_MS, to_ms
+    from routerloop.simulation.reference import load_reference
+    from routerloop.simulation.streams import DECISIONS
+
+    outbox = _Collected()
+    world = LoopWorld(load_reference(), PARAMETERS, 5, outbox, WeightedRouting(strategy, weights_file))
+    world.begin_day(1, {})
+    for hour in range(3):
+        world.run_hour(to_ms(START) + hour * HOUR_MS, 50)
+    return world, [r for s, r in outbox.records if s == DECISIONS]
+
+
+def test_the_router_picks_in_proportion_to_the_weights_on_common_random_numbers(tmp_path):
+    """Pure Python: the pick's logged probability is the weight's share of its tier, and two routers
+    on one seed meet the same decisions (ids, tiers, times) and differ only in the teams picked."""
+    weights = tmp_path / "latest.json"
+    rows = [{"strategy": "sla_csat", "team_id": "team_billing", "tier": tier, "weight": 3.0, "previous_weight": 1.0}
+            for tier in ("T1", "T2", "T3", "T4")]
+    weights.write_text(json.dumps({"manifest": {"weights_version": "v-test"}, "weights": rows}))
+    from routerloop.simulation.clock import to_ms
+
+    _, base = _one_day(tmp_path / "none.json")
+    world, weighted = _one_day(weights)
+    teams = len(world.calendar.day_of(to_ms(START)).teams.items)
+    assert [(r["decisionId"], r["createdAt"], r["predictedTier"]) for r in base] == [
+        (r["decisionId"], r["createdAt"], r["predictedTier"]) for r in weighted]
+    assert {r["routingProbability"] for r in base} == {round(1 / teams, 6)}
+    for r in weighted:
+        expected = 3.0 / (teams + 2.0) if r["teamId"] == "team_billing" else 1.0 / (teams + 2.0)
+        assert r["routingProbability"] == pytest.approx(expected, abs=1e-6)
+        assert r["weightsVersion"] in (None, "v-test")
+    billing = sum(r["teamId"] == "team_billing" for r in weighted) / len(weighted)
+    assert billing > sum(r["teamId"] == "team_billing" for r in base) / len(base)
