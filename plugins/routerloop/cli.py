@@ -700,12 +700,46 @@ def cmd_demo(args) -> int:
     return run_demo(hours=args.hours, seed=args.seed, decisions_per_hour=args.decisions_per_hour)
 
 
+def add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="the closed loop, simulated day by day through the real pipeline, against static")
+    p.add_argument("--days", type=int, metavar="N", help="days to simulate (default: setting simulate_days)")
+    p.add_argument("--strategy", default="sla_csat", help="the strategy under test (dbt var weight_strategies; default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7, metavar="N", help="random seed of the world (default: %(default)s)")
+    p.add_argument("--world", default="default", help="default, no_signal, shift or thin (default: %(default)s)")
+    p.add_argument("--baseline", action="append", default=[], metavar="STRATEGY",
+                   help="another strategy to run beside static (repeatable)")
+    p.add_argument("--decisions-per-hour", type=int, metavar="N",
+                   help="volume (default: the world's, else setting simulate_decisions_per_hour)")
+    p.add_argument("--out", type=Path, metavar="DIR", help="folder of the page and lanes (default: reports/simulate/WORLD-seedS)")
+    p.add_argument("--keep-databases", action="store_true", help="keep the databases the run creates")
+    p.add_argument("--database", action="append", default=[], metavar="STRATEGY=DBNAME",
+                   help="run STRATEGY in this existing database (kept) instead of a new one (repeatable)")
+    _quiet_option(p)
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_simulate(args) -> int:
+    from routerloop.loop import simulate
+
+    databases = dict(item.split("=", 1) for item in args.database if "=" in item)
+    if len(databases) != len(args.database):
+        return _refuse("simulate", "--database takes STRATEGY=DBNAME")
+    result = simulate(days=args.days, strategy=args.strategy, seed=args.seed, world=args.world,
+                      baselines=tuple(args.baseline), decisions_per_hour=args.decisions_per_hour, out=args.out,
+                      keep_databases=args.keep_databases, databases=databases, progress=not args.quiet)
+    _print_json({"page": result["page"], "seconds": result["run"]["seconds"],
+                 "overall": {s: f["overall"] for s, f in result["figures"].items()},
+                 "against_static": {s: c["overall"] for s, c in result["comparisons"].items()}})
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 # The subcommands in the order `routerloop --help` lists them.
 SUBCOMMANDS = (add_db, add_generate, add_land, add_ledger, add_freshness, add_backfill, add_reference, add_build,
                add_lint_sql, add_docs, add_gates, add_export, add_report, add_contract_doc, add_airflow,
-               add_experiments, add_retention, add_erase, add_audit, add_serve, add_token, add_openapi, add_demo)
+               add_experiments, add_retention, add_erase, add_audit, add_serve, add_token, add_openapi, add_simulate,
+               add_demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

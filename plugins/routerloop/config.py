@@ -137,6 +137,12 @@ class Settings:
     api_pool_min_size: int = 1
     api_pool_max_size: int = 8
     api_pool_timeout_seconds: float = 10.0
+    # `routerloop simulate` (routerloop.loop): days simulated, decisions per hour (the demo's volume),
+    # the first simulated day, and the paired bootstrap resamples of the MTTR quantile differences.
+    simulate_days: int = 14
+    simulate_decisions_per_hour: int = 500
+    simulate_start: str = "2026-11-01"
+    simulate_bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         state = self.state_dir or self.root / ".routerloop"

@@ -119,6 +119,8 @@ ROUTER_DECISIONS = Stream(
         _s("variant"),
         _s("weightsVersion"),
         Field("latencyMs", "integer", minimum=0, maximum=INT4_MAX),
+        # The probability with which a weighted router picked teamId (for off-policy evaluation); optional.
+        Field("routingProbability", "number", minimum=0, maximum=1),
     ),
     key=("decisionId",),
     event_time="createdAt",

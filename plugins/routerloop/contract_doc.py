@@ -94,6 +94,12 @@ def render() -> str:
         " and `_file_id` (→ `raw.landed_files`).\n"
     )
     parts.append(
+        "\n`routingProbability` (`router_decisions`, optional): the probability with which a router that"
+        " picks a team in proportion to its routing weight picked `teamId` (the simulated loop,"
+        " `routerloop simulate`, logs it); off-policy evaluation needs it. Routers that do not pick at"
+        " random leave it out. Landing keeps it in `raw.router_decisions.routing_probability`.\n"
+    )
+    parts.append(
         "\n## What the router reads back\n\n"
         "`router.routing_weights` (read-only role `routerloop_router`) and"
         " `exports/routing_weights/<version>.json` + `latest.json`: one row per (strategy, team, tier) with"

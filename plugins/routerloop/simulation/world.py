@@ -21,7 +21,7 @@ from routerloop.simulation.feedback import FeedbackDesk
 from routerloop.simulation.parameters import SimulationParameters
 from routerloop.simulation.parts import Outbox, Shared, WorldPart
 from routerloop.simulation.reference import Reference
-from routerloop.simulation.router import ExperimentSchedule, RoutingPolicy, TopicRouting, Triage
+from routerloop.simulation.router import ExperimentSchedule, Judgement, RoutingPolicy, TopicRouting, Triage
 from routerloop.simulation.sampling import IdMinter, WeightedChoice
 from routerloop.simulation.streams import DECISIONS
 from routerloop.simulation.tickets import Outcomes, SupportDesk
@@ -53,14 +53,15 @@ class Decision:
     weights_version: str | None
     latency_ms: int
     customer: int  # the customer's number (texts.customer)
+    routing_probability: float | None = None  # the chance the router gave `team` (weighted routing only)
 
     @property
     def correct(self) -> bool:
         return self.predicted_tier == self.true_tier and self.predicted_action == self.true_action
 
     def record(self) -> dict:
-        """The decision's router_decisions record."""
-        return {
+        """The decision's router_decisions record (`routingProbability` only when the router logged one)."""
+        record = {
             "decisionId": self.decision_id,
             "createdAt": iso_ms(self.at_ms),
             "channelId": self.channel,
@@ -81,6 +82,9 @@ class Decision:
             "weightsVersion": self.weights_version,
             "latencyMs": self.latency_ms,
         }
+        if self.routing_probability is not None:
+            record["routingProbability"] = self.routing_probability
+        return record
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,14 @@ class World:
         for at_ms in times:
             self.decide(at_ms)
 
+    def route(self, day: Day, true_tier: int) -> tuple[str, float | None, Judgement]:
+        """(team, the probability it was picked with or None, the triage's judgement) of a ticket.
+
+        Here the team owns the ticket's topic (no probability logged); routerloop.loop routes by weight.
+        """
+        team = day.teams.pick(self.rng)
+        return team, None, self.triage.judge(true_tier, self.topic_tag[team])
+
     def decide(self, at_ms: int) -> Decision:
         """One decision at `at_ms`, written at once, with everything that follows from it scheduled."""
         rng, p, ids = self.rng, self.p, self.ids
@@ -186,8 +198,7 @@ class World:
         day = self.calendar.day_of(at_ms)
         channel, conversation, thread = self.conversations.thread_at(at_ms)
         true_tier = self.tiers.pick(rng)
-        team = day.teams.pick(rng)
-        judgement = self.triage.judge(true_tier, self.topic_tag[team])
+        team, probability, judgement = self.route(day, true_tier)
         agents = day.agents[team]
         agent = rng.choice(agents) if agents and rng.random() < p.router_picks_agent_share else None
         decision_id = ids.next("rd_")
@@ -220,6 +231,7 @@ class World:
             weights_version=weights_version,
             latency_ms=latency_ms,
             customer=rng.randrange(p.customer_pool),
+            routing_probability=probability,
         )
         self.outbox.emit(DECISIONS, at_ms, decision.record())
         if rng.random() < (p.feedback_share_correct if decision.correct else p.feedback_share_mistaken):
