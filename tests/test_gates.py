@@ -272,7 +272,8 @@ def marts_url(database_url, report_dir):
             create table marts.ab_results (
                 experiment_id text, as_of_date date, metric text, variant text, is_control boolean,
                 traffic_share double precision, p_value double precision, p_value_holm double precision,
-                srm_p_value double precision, verdict text
+                srm_p_value double precision, verdict text,
+                p_value_seq double precision, p_value_seq_holm double precision, decided_by text
             );
             create table marts.reference_gaps (
                 kind text, id text, first_seen timestamptz, last_seen timestamptz, seen_rows bigint
